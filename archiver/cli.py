@@ -1,0 +1,274 @@
+"""The ``archiver`` command: parses options, calls the library, prints. Nothing else."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlite_utils import Database
+
+from . import __version__
+from .config import Settings, load_settings
+from .db import open_db
+from .errors import ArchiverError
+from .importer import ImportResult, import_report
+from .ingest import FORMATS, iso_date, read_report
+from .ingest.csvfile import write_csv
+from .status import STATUS_COLUMNS, citation_rows, number_ranges, report_rows
+
+
+class Context:
+    """What every command gets: the settings, read once, and the database opened on demand."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._db: Database | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = open_db(self.settings.db)
+        return self._db
+
+
+class ArchiverGroup(click.Group):
+    """Turns the library's errors into one-line messages instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArchiverError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return iso_date(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group(cls=ArchiverGroup)
+@click.version_option(__version__, prog_name="archiver")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: archiver.toml in the current folder, if present).",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Database file (setting `db`, default db/archive.sqlite).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, db: Path | None) -> None:
+    """Keep the sources cited in published reports alive."""
+    try:
+        settings = load_settings(config_path, environ=os.environ, overrides={"db": db})
+    except ArchiverError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ctx.obj = Context(settings)
+
+
+@cli.command()
+@pass_context
+def run(context: Context) -> None:
+    """Run the main job: import the `citations` file (default citations.csv) and summarise."""
+    path = context.settings.citations
+    if not path.exists():
+        raise ArchiverError(
+            f"{path}: citations file not found; run from the project folder, "
+            "or set `citations` in archiver.toml or ARCHIVER_CITATIONS"
+        )
+    for parsed in read_report(path):
+        result = import_report(context.db, parsed, file_format="csv")
+        _print_import(result)
+    rows = report_rows(context.db)
+    click.echo(
+        f"Database {context.settings.db}: {len(rows)} report(s), "
+        f"{sum(r['citations'] for r in rows)} cited URL(s)."
+    )
+
+
+@cli.command(name="import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--report", "report_id", help="Report id (default: from the file, else its name).")
+@click.option("--title", help="Report title.")
+@click.option("--date", callback=_date_option, help="Report date, YYYY-MM-DD.")
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(sorted(FORMATS)),
+    help="File format (default: from the file extension).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+@pass_context
+def import_(
+    context: Context,
+    path: Path,
+    report_id: str | None,
+    title: str | None,
+    date: str | None,
+    file_format: str | None,
+    as_json: bool,
+) -> None:
+    """Import the footnote citations of a report (CSV, text, PDF, DOCX, HTML, Markdown).
+
+    Importing the same report again updates it: nothing is duplicated, changed footnotes are
+    updated, and footnotes no longer in the file are marked removed.
+
+    Example: archiver import report.pdf --report odf-2018-dck --date 2018-04-03
+    """
+    reports = read_report(path, file_format)
+    if len(reports) > 1 and (report_id or title or date):
+        ids = ", ".join(r.report_id or "(none)" for r in reports)
+        raise ArchiverError(
+            f"{path}: holds several reports ({ids}); --report, --title and --date "
+            "apply to single-report files only"
+        )
+    results = [
+        import_report(
+            context.db, parsed, report_id=report_id, title=title, date=date, file_format=file_format
+        )
+        for parsed in reports
+    ]
+    if as_json:
+        payload: Any = [r.as_dict() for r in results] if len(results) > 1 else results[0].as_dict()
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    for result in results:
+        _print_import(result)
+
+
+def _print_import(result: ImportResult) -> None:
+    click.echo(
+        f"{result.path} → report {result.report}: {len(result.added)} added, "
+        f"{len(result.updated)} updated, {len(result.removed)} removed, "
+        f"{len(result.restored)} restored, {result.unchanged} unchanged."
+    )
+    if result.markers_without_urls:
+        click.echo(
+            f"  Footnote markers without a URL: {number_ranges(result.markers_without_urls)}"
+        )
+    for skipped in result.skipped:
+        where = f"line {skipped['line']}: " if skipped["line"] else ""
+        click.echo(f"  Skipped {where}{skipped['url']} ({skipped['reason']})")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("output", type=click.File("w", encoding="utf-8", lazy=True))
+@click.option("--report", "report_id", help="Report id to write (default: from the file).")
+@click.option("--title", help="Report title.")
+@click.option("--date", callback=_date_option, help="Report date, YYYY-MM-DD.")
+@click.option("--format", "file_format", type=click.Choice(sorted(FORMATS)))
+def convert(
+    path: Path,
+    output: Any,
+    report_id: str | None,
+    title: str | None,
+    date: str | None,
+    file_format: str | None,
+) -> None:
+    """Write a report's citations as a citations CSV (to review before importing).
+
+    Example: archiver convert report.txt citations.csv --report odf-2018-dck
+    """
+    reports = read_report(path, file_format)
+    for parsed in reports:
+        parsed.report_id = report_id or parsed.report_id
+        parsed.title = title or parsed.title
+        parsed.date = date or parsed.date
+    rows = write_csv(reports, output)
+    click.echo(f"Wrote {rows} citation(s) to {output.name}.", err=True)
+
+
+@cli.command()
+@click.option("--report", "report_id", help="Only this report.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@pass_context
+def status(context: Context, report_id: str | None, output_format: str) -> None:
+    """List every cited URL with its current verdict, one row per citation.
+
+    Example: archiver status --report odf-2018-dck --format json
+    """
+    rows = citation_rows(context.db, report_id)
+    if output_format == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif output_format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else STATUS_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        _print_table(rows, STATUS_COLUMNS)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def reports(context: Context, as_json: bool) -> None:
+    """List reports with their footnote, citation and source counts."""
+    rows = report_rows(context.db)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        row["markers_without_urls"] = number_ranges(row["markers_without_urls"])
+    _print_table(
+        rows,
+        (
+            "report",
+            "title",
+            "date",
+            "footnotes",
+            "citations",
+            "sources",
+            "removed",
+            "markers_without_urls",
+        ),
+    )
+
+
+@cli.command()
+@pass_context
+def settings(context: Context) -> None:
+    """Show every setting's current value, and the variable that overrides it."""
+    for key, value in context.settings.as_dict().items():
+        click.echo(f"{key} = {value}    # ARCHIVER_{key.upper()}: {Settings.help(key)}")
+
+
+def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    """A table for people on a terminal; tab-separated lines for scripts and logs."""
+    if not rows:
+        click.echo("(nothing stored yet: run `archiver import PATH`)", err=True)
+        return
+    if not sys.stdout.isatty():
+        click.echo("\t".join(columns))
+        for row in rows:
+            click.echo("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    Console().print(table)

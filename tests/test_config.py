@@ -1,0 +1,55 @@
+from pathlib import Path
+
+import pytest
+
+from archiver.config import Settings, load_settings
+from archiver.errors import ConfigError
+
+
+def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, cwd=tmp_path)
+    assert settings.db == Path("db/archive.sqlite")
+    assert settings.data_dir == Path("db/data")
+
+
+def test_toml_then_environment_then_option(tmp_path: Path) -> None:
+    (tmp_path / "archiver.toml").write_text('db = "x.sqlite"\ndata_dir = "/srv/data"\n')
+    from_file = load_settings(environ={}, cwd=tmp_path)
+    # Relative paths in the file are beside the file, wherever archiver is started.
+    assert from_file.db == tmp_path / "x.sqlite"
+    assert from_file.data_dir == Path("/srv/data")
+    from_env = load_settings(environ={"ARCHIVER_DB": "env.sqlite"}, cwd=tmp_path)
+    assert from_env.db == Path("env.sqlite")
+    assert from_env.data_dir == Path("/srv/data")
+    from_option = load_settings(
+        environ={"ARCHIVER_DB": "env.sqlite"}, overrides={"db": "opt.sqlite"}, cwd=tmp_path
+    )
+    assert from_option.db == Path("opt.sqlite")
+
+
+def test_explicit_config_path_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "missing.toml", environ={})
+
+
+def test_unknown_key_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "archiver.toml"
+    config.write_text('databse = "typo.sqlite"\n')
+    with pytest.raises(ConfigError, match=r"archiver.toml: unknown setting 'databse'"):
+        load_settings(config, environ={})
+
+
+def test_broken_toml_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "archiver.toml"
+    config.write_text("db = \n")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_settings(config, environ={})
+
+
+def test_bad_value_names_its_origin(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ARCHIVER_DB: bad value for db"):
+        load_settings(environ={"ARCHIVER_DB": ""}, cwd=tmp_path)
+
+
+def test_every_setting_has_help() -> None:
+    assert all(Settings.help(key) for key in Settings.names())
