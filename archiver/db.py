@@ -3,7 +3,7 @@
 Tables (plain names, foreign keys and indexes, so the file reads well in Datasette):
 
 - ``reports``: one row per report (id, title, date).
-- ``sources``: one row per distinct URL, keyed by its canonical form; holds the current verdict.
+- ``sources``: one row per distinct URL, keyed by its canonical form.
 - ``citations``: one row per URL in a footnote; removed footnotes keep their row (``removed_at``).
 - ``citation_changes``: what each import added, updated, removed or restored, with old values.
 - ``imports``: one row per import of a report file, with its counts and warnings.
@@ -39,12 +39,10 @@ def m001_reports_sources_citations(db: Database) -> None:
             "canonical_url": str,
             "url": str,
             "host": str,
-            "verdict": str,
             "first_cited_at": str,
         },
         pk="id",
-        not_null={"canonical_url", "url", "verdict"},
-        defaults={"verdict": "unchecked"},
+        not_null={"canonical_url", "url"},
     )
     db.table("sources").create_index(["canonical_url"], unique=True)
     db.table("sources").create_index(["host"])

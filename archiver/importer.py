@@ -140,7 +140,6 @@ def _source_id(db: Database, url: str, now: str) -> int:
             "canonical_url": canonical,
             "url": url,
             "host": urlsplit(canonical).hostname,
-            "verdict": "unchecked",
             "first_cited_at": now,
         },
     )

@@ -15,7 +15,9 @@ STATUS_COLUMNS = ("report", "footnote", "position", "url", "verdict")
 def require_report(db: Database, report_id: str) -> None:
     """Fail with the list of known reports when ``report_id`` is not one of them."""
     if next(db.table("reports").rows_where("id = ?", [report_id]), None) is None:
-        known = ", ".join(r["id"] for r in db.table("reports").rows_where(order_by="id")) or "none yet"
+        known = (
+            ", ".join(r["id"] for r in db.table("reports").rows_where(order_by="id")) or "none yet"
+        )
         raise ArchiverError(f"no report {report_id!r} in the database (known: {known})")
 
 
@@ -28,7 +30,7 @@ def citation_rows(db: Database, report_id: str | None = None) -> list[dict[str, 
         where += " and c.report_id = ?"
         params.append(report_id)
     sql = f"""
-        select c.report_id as report, c.footnote, c.position, c.url, s.verdict,
+        select c.report_id as report, c.footnote, c.position, c.url, 'unchecked' as verdict,
                s.canonical_url, c.context, c.accessed
         from citations c join sources s on s.id = c.source_id
         {where}
