@@ -192,7 +192,7 @@ def convert(
         parsed.title = title or parsed.title
         parsed.date = date or parsed.date
     rows = write_csv(reports, output)
-    click.echo(f"Wrote {rows} citation(s) to {output.name}.", err=True)
+    click.echo(f"Wrote {rows} row(s) to {output.name}.", err=True)
 
 
 @cli.command()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from sqlite_utils import Database
+from testweb import tls_web, web, web2  # noqa: F401 - fixtures for every test module
 
 from archiver.cli import cli
 from archiver.db import open_db

@@ -37,6 +37,13 @@ def test_only_required_columns_and_semicolons(tmp_path: Path) -> None:
     assert report.citations[0].url == "https://a.kz/x"
 
 
+def test_footnote_rows_without_url_are_reported_not_imported(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.csv", "footnote,url\n1,https://a.kz/\n2,\n3,\n")
+    (report,) = read_report(path)
+    assert [c.footnote for c in report.citations] == [1]
+    assert report.markers_without_urls == [2, 3]
+
+
 def test_several_reports_in_one_file(tmp_path: Path) -> None:
     path = write(tmp_path / "c.csv", "report,footnote,url\na,1,https://a.kz/\nb,1,https://b.kz/\n")
     assert [r.report_id for r in read_report(path)] == ["a", "b"]
@@ -72,7 +79,6 @@ def test_skips_and_reports_unarchivable_schemes(tmp_path: Path) -> None:
         ("footnote,url\n0,https://a.kz/\n", "positive whole number", 2),
         ("footnote,url\n1,https://a.kz/\n2,http://exa mple.kz/\n", "URL does not parse", 3),
         ("footnote,url\n1,www.a.kz/x\n", "not an http(s) URL", 2),
-        ("footnote,url\n1,\n", "footnote 1 has no URL", 2),
         ("footnote,url\n1,https://a.kz/,extra\n", "expected 2 fields, found 3", 2),
         ('footnote,url\n1,"https://a.kz/\n', "malformed CSV", 2),
         ("footnote,url,accessed\n1,https://a.kz/,30/03/2018\n", "accessed: not a date", 2),

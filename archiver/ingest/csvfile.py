@@ -2,7 +2,8 @@
 
 Columns: ``footnote`` and ``url`` are required; ``report``, ``report_title``, ``report_date``,
 ``context`` and ``accessed`` are optional. Rows of one footnote keep their file order as the
-URLs' positions inside that footnote.
+URLs' positions inside that footnote; a row with an empty ``url`` records a footnote that cites
+no URL.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import csv
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import InputError
 from .model import CitedURL, ParsedReport, iso_date
@@ -73,7 +75,9 @@ def read_csv(path: Path) -> list[ParsedReport]:
             number = _footnote_number(path, line, record["footnote"])
             url = record["url"]
             if not url:
-                raise InputError(path, f"footnote {number} has no URL", line)
+                # A footnote the report has but that cites no URL: kept so that it is reported.
+                report.markers_without_urls.append(number)
+                continue
             key = (report_key, number, url)
             if key in seen:
                 raise InputError(
@@ -134,22 +138,24 @@ def _date(path: Path, line: int, column: str, text: str) -> str | None:
         raise InputError(path, f"{column}: {exc}", line) from None
 
 
-def write_csv(reports: Iterable[ParsedReport], out: io.TextIOBase | io.StringIO) -> int:
+def write_csv(reports: Iterable[ParsedReport], out: TextIO) -> int:
     """Write reports' citations in the ``citations.csv`` format; returns the number of rows."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     rows = 0
     for report in reports:
-        for cited in sorted(report.citations, key=lambda c: (c.footnote, c.position)):
+        entries = [(c.footnote, c.position, c.url, c.context, c.accessed) for c in report.citations]
+        entries += [(n, 0, "", None, None) for n in report.markers_without_urls]
+        for footnote, _, url, context, accessed in sorted(entries, key=lambda e: e[:2]):
             writer.writerow(
                 (
                     report.report_id or "",
                     report.title or "",
                     report.date or "",
-                    cited.footnote,
-                    cited.url,
-                    cited.context or "",
-                    cited.accessed or "",
+                    footnote,
+                    url,
+                    context or "",
+                    accessed or "",
                 )
             )
             rows += 1
