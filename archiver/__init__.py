@@ -6,8 +6,7 @@ from .errors import ArchiverError, ConfigError, InputError, InvalidURL
 from .importer import ImportResult, import_report
 from .ingest import CitedURL, ParsedReport, Skipped, read_report
 from .status import citation_rows, report_rows
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "ArchiverError",

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlite_utils import Database
 
-from . import __version__
+from .check import check_options, check_sources
 from .config import Settings, load_settings
 from .db import open_db
 from .errors import ArchiverError
@@ -21,6 +23,7 @@ from .importer import ImportResult, import_report
 from .ingest import FORMATS, iso_date, read_report
 from .ingest.csvfile import write_csv
 from .status import STATUS_COLUMNS, citation_rows, number_ranges, report_rows
+from .version import __version__
 
 
 class Context:
@@ -193,6 +196,63 @@ def convert(
         parsed.date = date or parsed.date
     rows = write_csv(reports, output)
     click.echo(f"Wrote {rows} row(s) to {output.name}.", err=True)
+
+
+@cli.command()
+@click.option("--report", "report_id", help="Only the sources this report cites.")
+@click.option("--url", help="Only this cited URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+@pass_context
+def check(context: Context, report_id: str | None, url: str | None, as_json: bool) -> None:
+    """Check cited sources and update their verdicts (ok, redirected, soft_404, blocked,
+    failing, dead; drifted when the text changed).
+
+    A run that cannot reach the internet changes no verdict and says so.
+
+    Example: archiver check --report odf-2018-kazakhstan-dck
+    """
+    if report_id and url:
+        raise click.UsageError("give --report or --url, not both")
+    started = time.monotonic()
+    with _progress("Checking") as on_progress:
+        summary = check_sources(
+            context.db,
+            check_options(context.settings),
+            report_id=report_id,
+            url=url,
+            on_progress=on_progress,
+        )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        return
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(summary.verdicts.items()))
+    if summary.inconclusive:
+        click.echo(f"Run {summary.run_id}: {summary.message}.")
+    else:
+        click.echo(
+            f"Checked {summary.checked} source(s) in {time.monotonic() - started:.1f} s: {counts}."
+        )
+    for change in summary.changes:
+        click.echo(f"  {change['url']}: {change['from']} → {change['to']} ({change['reason']})")
+    for url_ in summary.drifted:
+        click.echo(f"  {url_}: drifted (its text changed since the first check)")
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal; nothing in logs and pipes (the summary line says it all)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
 
 
 @cli.command()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .version import __version__
 
 CONFIG_FILENAME = "archiver.toml"
 ENV_PREFIX = "ARCHIVER_"
@@ -30,6 +31,26 @@ class Settings:
     db: Path = _setting(Path("db/archive.sqlite"), "SQLite database file")
     data_dir: Path = _setting(Path("db/data"), "folder where captured copies are stored")
     citations: Path = _setting(Path("citations.csv"), "report file that `archiver run` imports")
+    timeout: float = _setting(20.0, "seconds a fetch may take: connect, each read, and in all")
+    max_bytes: int = _setting(2_000_000, "most body bytes a check reads (after decompression)")
+    concurrency: int = _setting(32, "requests in flight at once, all hosts together")
+    per_host_concurrency: int = _setting(2, "requests in flight at once to one host")
+    per_host_delay: float = _setting(1.0, "seconds between the starts of requests to one host")
+    dead_after_failures: int = _setting(3, "consecutive hard failures before a source is dead")
+    dead_after_days: float = _setting(3.0, "days those failures must span before it is dead")
+    drift_threshold: float = _setting(
+        0.5, "text similarity (0–1) to the first check below which a source has drifted"
+    )
+    user_agent: str = _setting(
+        f"archiver/{__version__} (checks sources cited in published reports)",
+        "User-Agent sent with every request; add how to reach you",
+    )
+    canary_urls: tuple[str, ...] = _setting(
+        (), "URLs that are always up: if all fail, the run is our network, not theirs"
+    )
+    allow_private_networks: bool = _setting(
+        False, "allow requests to loopback, private and link-local addresses"
+    )
 
     @classmethod
     def names(cls) -> list[str]:
@@ -108,4 +129,30 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _coerce(key, value, getattr(defaults, key), f"--{key.replace('_', '-')}")
-    return dataclasses.replace(defaults, **values)
+    settings = dataclasses.replace(defaults, **values)
+    _validate(settings)
+    return settings
+
+
+# Bounds that keep a setting meaningful: (key, lowest allowed, highest allowed).
+_BOUNDS = (
+    ("timeout", 0.1, None),
+    ("max_bytes", 1024, None),
+    ("concurrency", 1, 1024),
+    ("per_host_concurrency", 1, 64),
+    ("per_host_delay", 0.0, None),
+    ("dead_after_failures", 1, None),
+    ("dead_after_days", 0.0, None),
+    ("drift_threshold", 0.0, 1.0),
+)
+
+
+def _validate(settings: Settings) -> None:
+    for key, low, high in _BOUNDS:
+        value = getattr(settings, key)
+        if value < low or (high is not None and value > high):
+            allowed = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise ConfigError(f"setting {key} = {value} is out of range: must be {allowed}")
+    for url in settings.canary_urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"setting canary_urls: {url!r} is not an http(s) URL")

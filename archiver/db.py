@@ -7,6 +7,9 @@ Tables (plain names, foreign keys and indexes, so the file reads well in Dataset
 - ``citations``: one row per URL in a footnote; removed footnotes keep their row (``removed_at``).
 - ``citation_changes``: what each import added, updated, removed or restored, with old values.
 - ``imports``: one row per import of a report file, with its counts and warnings.
+- ``check_runs``, ``checks``: every run of the link checker and every attempt it made.
+- ``source_state``: each checked source's current verdict and what it rests on.
+- ``reference_texts``: the main text of each source's first good check, to detect drift.
 
 Later stages add their own tables with further migrations; they do not rewrite these.
 """
@@ -119,3 +122,80 @@ def open_db(path: Path | str) -> Database:
     except (OSError, sqlite3.DatabaseError) as exc:
         raise ArchiverError(f"{path}: cannot open database: {exc}") from exc
     return db
+
+
+@migrations()
+def m002_checks(db: Database) -> None:
+    """Link checking: every attempt (``checks``), per run (``check_runs``), current state."""
+    db.table("check_runs").create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "scope": str,
+            "sources": int,
+            "checked": int,
+            "inconclusive": int,
+            "message": str,
+            "summary": str,
+        },
+        pk="id",
+    )
+    db.table("checks").create(
+        {
+            "id": int,
+            "run_id": int,
+            "source_id": int,
+            "checked_at": str,
+            "method": str,
+            "status_code": int,
+            "final_url": str,
+            "redirects": str,
+            "error_type": str,
+            "error_message": str,
+            "elapsed_ms": int,
+            "ttfb_ms": int,
+            "bytes_read": int,
+            "truncated": int,
+            "content_type": str,
+            "content_hash": str,
+            "text_hash": str,
+            "ip": str,
+            "outcome": str,
+            "reason": str,
+            "counted": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "check_runs", "id"), ("source_id", "sources", "id")],
+    )
+    db.table("checks").create_index(["source_id", "id"])
+    db.table("checks").create_index(["run_id"])
+    db.table("source_state").create(
+        {
+            "source_id": int,
+            "verdict": str,
+            "reason": str,
+            "http_status": int,
+            "final_url": str,
+            "checked_at": str,
+            "since": str,
+            "last_ok_at": str,
+            "drifted": int,
+            "similarity": float,
+            "failures": int,
+            "failing_since": str,
+            "etag": str,
+            "last_modified": str,
+            "content_type": str,
+            "content_hash": str,
+            "text_hash": str,
+        },
+        pk="source_id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db.table("source_state").create_index(["verdict"])
+    db.table("reference_texts").create(
+        {"source_id": int, "taken_at": str, "text_hash": str, "text": str},
+        pk="source_id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )

@@ -218,7 +218,10 @@ def _insert(db: Database, table: str, row: dict[str, Any]) -> int:
     return int(db.table(table).insert(row).last_pk)  # type: ignore[arg-type]
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path) -> str | None:
+    """The imported file's hash, for the record; None for reports built in code, not read."""
+    if not path.is_file():
+        return None
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

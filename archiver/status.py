@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from .errors import ArchiverError
 
-STATUS_COLUMNS = ("report", "footnote", "position", "url", "verdict")
+STATUS_COLUMNS = ("report", "footnote", "position", "url", "verdict", "reason", "since")
 
 
 def require_report(db: Database, report_id: str) -> None:
@@ -30,9 +30,12 @@ def citation_rows(db: Database, report_id: str | None = None) -> list[dict[str, 
         where += " and c.report_id = ?"
         params.append(report_id)
     sql = f"""
-        select c.report_id as report, c.footnote, c.position, c.url, 'unchecked' as verdict,
-               s.canonical_url, c.context, c.accessed
+        select c.report_id as report, c.footnote, c.position, c.url,
+               coalesce(st.verdict, 'unchecked') as verdict, st.reason, st.http_status,
+               st.final_url, st.checked_at, st.since, st.last_ok_at,
+               coalesce(st.drifted, 0) as drifted, s.canonical_url, c.context, c.accessed
         from citations c join sources s on s.id = c.source_id
+        left join source_state st on st.source_id = s.id
         {where}
         order by c.report_id, c.footnote, c.position
     """

@@ -53,3 +53,22 @@ def test_bad_value_names_its_origin(tmp_path: Path) -> None:
 
 def test_every_setting_has_help() -> None:
     assert all(Settings.help(key) for key in Settings.names())
+
+
+def test_out_of_range_values_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="concurrency = 0 is out of range"):
+        load_settings(environ={"ARCHIVER_CONCURRENCY": "0"}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="ARCHIVER_TIMEOUT: bad value for timeout"):
+        load_settings(environ={"ARCHIVER_TIMEOUT": "soon"}, cwd=tmp_path)
+
+
+def test_lists_and_booleans_from_the_environment(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={
+            "ARCHIVER_CANARY_URLS": "https://a.example/, https://b.example/",
+            "ARCHIVER_ALLOW_PRIVATE_NETWORKS": "1",
+        },
+        cwd=tmp_path,
+    )
+    assert settings.canary_urls == ("https://a.example/", "https://b.example/")
+    assert settings.allow_private_networks is True

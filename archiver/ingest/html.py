@@ -7,7 +7,6 @@ pandoc (``fn1``), Python-Markdown (``fn:1``), Wikipedia (``cite_note-…``), Wor
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,9 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
-from charset_normalizer import from_bytes
 
 from archiver.errors import InputError
+from archiver.pagetext import decode_html
 
 from .model import CitedURL, ParsedReport, iso_date
 from .sentences import collapse_whitespace, find_urls, sentence_around
@@ -40,17 +39,6 @@ _BLOCKS = frozenset(
 )  # fmt: skip
 _SKIP = frozenset({"script", "style", "template", "noscript"})
 _DATE_NAMES = ("citation_publication_date", "article:published_time", "dc.date", "date")
-_DECLARED_CHARSET = re.compile(
-    rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)|<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)""",
-    re.IGNORECASE,
-)
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
 _REDIRECTORS = frozenset({"www.google.com", "google.com"})
 _NO_URLS = "no footnote URLs or links found"
 
@@ -292,33 +280,9 @@ def _date(soup: BeautifulSoup) -> str | None:
 
 def _decode(path: Path, data: bytes) -> str:
     """Decode as a browser would: BOM, then declared charset, then UTF-8, then detection."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data[len(bom) :].decode(encoding, errors="replace")
-    declared = _declared_encoding(data[:16384])
-    if declared:
-        return data.decode(declared, errors="replace")
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    best = from_bytes(data).best()
-    if best is None:
-        raise InputError(path, "cannot tell the character encoding; save the page as UTF-8")
-    return str(best)
-
-
-def _declared_encoding(head: bytes) -> str | None:
-    """The charset named by ``<meta>`` or the XML declaration, mapped as browsers map it."""
-    match = _DECLARED_CHARSET.search(head)
-    if not match:
-        return None
-    try:
-        name = codecs.lookup((match.group(1) or match.group(2)).decode("ascii")).name
-    except (LookupError, UnicodeDecodeError):
-        return None
-    # HTML treats latin-1/ASCII labels as windows-1252, and a UTF-16 label read as
-    # ASCII-compatible bytes can only really be UTF-8.
-    if name in ("iso8859-1", "ascii"):
-        return "cp1252"
-    return "utf-8" if name.startswith(("utf-16", "utf-32")) else name
+        return decode_html(data)
+    except UnicodeError:
+        raise InputError(
+            path, "cannot tell the character encoding; save the page as UTF-8"
+        ) from None

@@ -1,0 +1,500 @@
+"""``archiver check``: fetch every source, classify it, and turn the run into verdicts.
+
+Workers fetch concurrently (``concurrency`` in all, per-host limits through HostQueue); the
+calling thread alone writes to SQLite. Verdicts are applied at the end of a run, once we know
+whether the run says anything about the sources at all: when our own network is down (canary
+URLs failing, or most hosts failing at the network level at once), every attempt is recorded
+but no verdict changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlite_utils import Database
+
+from .config import Settings
+from .errors import ArchiverError
+from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
+from .hostqueue import HostQueue
+from .pagetext import Page, charset_from_content_type, decode_html, same_template, similarity
+from .status import require_report
+from .verdicts import Outcome, Rules, classify, next_state
+
+# A network-down run: at least this many hosts tried, and this share of them failing at the
+# network level (DNS, unreachable, connect timeouts) with not one answer between them.
+NETWORK_DOWN_MIN_HOSTS = 3
+NETWORK_DOWN_SHARE = 0.8
+# The longest Retry-After we wait for within a run; longer ones are left to the next run.
+MAX_RETRY_WAIT = 60.0
+DEFAULT_BACKOFF = 5.0
+HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Everything a check run needs to know, taken from Settings by the caller."""
+
+    limits: FetchLimits = field(default_factory=FetchLimits)
+    rules: Rules = field(default_factory=Rules)
+    concurrency: int = 32
+    per_host_concurrency: int = 2
+    per_host_delay: float = 1.0
+    canary_urls: tuple[str, ...] = ()
+
+
+def check_options(settings: Settings) -> CheckOptions:
+    """The check run's options from the user's settings."""
+    return CheckOptions(
+        limits=FetchLimits(
+            timeout=settings.timeout,
+            max_bytes=settings.max_bytes,
+            user_agent=settings.user_agent,
+            allow_private_networks=settings.allow_private_networks,
+        ),
+        rules=Rules(
+            dead_after_failures=settings.dead_after_failures,
+            dead_after_days=settings.dead_after_days,
+            drift_threshold=settings.drift_threshold,
+        ),
+        concurrency=settings.concurrency,
+        per_host_concurrency=settings.per_host_concurrency,
+        per_host_delay=settings.per_host_delay,
+        canary_urls=settings.canary_urls,
+    )
+
+
+@dataclass
+class _Job:
+    source_id: int
+    url: str
+    host: str
+    state: dict[str, Any] | None
+    attempts: int = 0
+
+
+@dataclass
+class _Done:
+    job: _Job
+    result: FetchResult
+    outcome: Outcome
+    text: str | None
+    checked_at: datetime
+
+
+@dataclass
+class CheckSummary:
+    """What a run did, as ``archiver check --json`` prints it."""
+
+    run_id: int
+    checked: int
+    inconclusive: bool
+    message: str
+    verdicts: dict[str, int] = field(default_factory=dict)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    drifted: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_sources(
+    db: Database,
+    options: CheckOptions,
+    *,
+    report_id: str | None = None,
+    url: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> CheckSummary:
+    """Check the sources of one report, one URL, or all; record attempts; update verdicts."""
+    jobs = _select_jobs(db, report_id, url)
+    scope = f"report {report_id}" if report_id else f"url {url}" if url else "all sources"
+    started = now()
+    run_id = int(
+        db.table("check_runs")
+        .insert({"started_at": _stamp(started), "scope": scope, "sources": len(jobs)})
+        .last_pk  # type: ignore[arg-type]
+    )
+    fetcher = Fetcher(options.limits)
+    try:
+        canary_failure = _canaries_down(fetcher, options.canary_urls)
+        if canary_failure:
+            done: list[_Done] = []
+            message = f"network looks down: {canary_failure}; no source was checked"
+        else:
+            done = _run_workers(db, fetcher, jobs, options, run_id, on_progress, now)
+            message = _network_down(done)
+    finally:
+        fetcher.close()
+    inconclusive = bool(message)
+    summary = CheckSummary(
+        run_id=run_id,
+        checked=len(done),
+        inconclusive=inconclusive,
+        message=message or f"checked {len(done)} source(s)",
+    )
+    with db.atomic():
+        if inconclusive:
+            if done:
+                db.execute("update checks set counted = 0 where run_id = ?", [run_id])
+        else:
+            _apply_verdicts(db, done, options.rules, summary)
+        summary.verdicts = _verdict_counts(db, [j.source_id for j in jobs])
+        db.table("check_runs").update(
+            run_id,
+            {
+                "finished_at": _stamp(now()),
+                "checked": len(done),
+                "inconclusive": int(inconclusive),
+                "message": summary.message,
+                "summary": json.dumps(
+                    {"verdicts": summary.verdicts, "changes": len(summary.changes)}
+                ),
+            },
+        )
+    return summary
+
+
+def _select_jobs(db: Database, report_id: str | None, url: str | None) -> list[_Job]:
+    where, params = "1 = 1", []
+    if report_id is not None:
+        require_report(db, report_id)
+        where = (
+            "s.id in (select source_id from citations where report_id = ? and removed_at is null)"
+        )
+        params = [report_id]
+    elif url is not None:
+        from .urls import canonical_url
+
+        where, params = "s.canonical_url = ?", [canonical_url(url)]
+    else:
+        where = "s.id in (select source_id from citations where removed_at is null)"
+    rows = list(
+        db.query(
+            f"select s.id, s.url, s.host, st.* from sources s "
+            f"left join source_state st on st.source_id = s.id where {where} order by s.id",
+            params,
+        )
+    )
+    if url is not None and not rows:
+        raise ArchiverError(f"{url} is not a cited source; import the report that cites it first")
+    return [
+        _Job(
+            source_id=row["id"],
+            url=row["url"],
+            host=row["host"] or "",
+            state=dict(row) if row["verdict"] is not None else None,
+        )
+        for row in rows
+    ]
+
+
+def _canaries_down(fetcher: Fetcher, canaries: tuple[str, ...]) -> str | None:
+    """When every canary fails, describe it; None when there are none or one answers."""
+    if not canaries:
+        return None
+    failures = []
+    for canary in canaries:
+        result = fetcher.fetch(canary, method="GET", max_bytes=16_384)
+        if result.error_type is None and (result.status or 0) < 500:
+            return None
+        failures.append(f"{canary} ({result.error_type or result.status})")
+    return "every canary URL failed: " + ", ".join(failures)
+
+
+def _network_down(done: list[_Done]) -> str:
+    """Say so when the run's failures look like our network rather than the sites."""
+    by_host: dict[str, list[_Done]] = {}
+    for item in done:
+        by_host.setdefault(item.job.host, []).append(item)
+    down = [
+        host
+        for host, items in by_host.items()
+        if all(i.result.error_type in NETWORK_LEVEL_ERRORS for i in items)
+    ]
+    if len(by_host) >= NETWORK_DOWN_MIN_HOSTS and len(down) >= NETWORK_DOWN_SHARE * len(by_host):
+        kinds = Counter(i.result.error_type for h in down for i in by_host[h])
+        detail = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+        return (
+            f"network looks down: {len(down)} of {len(by_host)} hosts failed at the network "
+            f"level ({detail}); no verdict was changed — check this machine's connection"
+        )
+    return ""
+
+
+def _run_workers(
+    db: Database,
+    fetcher: Fetcher,
+    jobs: list[_Job],
+    options: CheckOptions,
+    run_id: int,
+    on_progress: Callable[[int, int], None] | None,
+    now: Callable[[], datetime],
+) -> list[_Done]:
+    work: HostQueue[_Job] = HostQueue(
+        jobs, lambda j: j.host, options.per_host_concurrency, options.per_host_delay
+    )
+    results: queue.Queue[_Done | None] = queue.Queue()
+    probes = _Probes(fetcher, options.per_host_delay)
+
+    def worker() -> None:
+        while (job := work.get()) is not None:
+            try:
+                item = _check_one(fetcher, job, probes, now)
+            except Exception as exc:  # a bug in one check must not stop the run
+                failed = FetchResult(
+                    url=job.url,
+                    method="GET",
+                    error_type="internal_error",
+                    error_message=repr(exc)[:300],
+                )
+                item = _Done(job, failed, Outcome("failing", "internal_error"), None, now())
+            retry = _retry_delay(item)
+            if retry is not None and job.attempts == 1:
+                work.done(job, retry_in=retry, hold_host=retry)
+                continue
+            work.done(job, hold_host=_hold_host(item))
+            results.put(item)
+        results.put(None)
+
+    threads = [
+        threading.Thread(target=worker, name=f"archiver-check-{i}", daemon=True)
+        for i in range(max(1, min(options.concurrency, len(jobs))))
+    ]
+    for thread in threads:
+        thread.start()
+    done: list[_Done] = []
+    pending_rows: list[dict[str, Any]] = []
+    finished_workers = 0
+    try:
+        while finished_workers < len(threads):
+            item = results.get()
+            if item is None:
+                finished_workers += 1
+                continue
+            done.append(item)
+            pending_rows.append(_check_row(run_id, item))
+            if len(pending_rows) >= 200:
+                _flush(db, pending_rows)
+            if on_progress is not None:
+                on_progress(len(done), len(jobs))
+    except KeyboardInterrupt:
+        work.stop()
+        raise
+    finally:
+        _flush(db, pending_rows)
+    for thread in threads:
+        thread.join()
+    return done
+
+
+def _flush(db: Database, rows: list[dict[str, Any]]) -> None:
+    """Write finished attempts in one short transaction, so other writers are not held up."""
+    if rows:
+        with db.atomic():
+            db.table("checks").insert_all(rows)
+        rows.clear()
+
+
+def _check_row(run_id: int, item: _Done) -> dict[str, Any]:
+    result = item.result
+    return {
+        "run_id": run_id,
+        "source_id": item.job.source_id,
+        "checked_at": _stamp(item.checked_at),
+        "method": result.method,
+        "status_code": result.status,
+        "final_url": result.final_url,
+        "redirects": json.dumps(result.redirects) if result.redirects else None,
+        "error_type": result.error_type,
+        "error_message": result.error_message,
+        "elapsed_ms": result.elapsed_ms,
+        "ttfb_ms": result.ttfb_ms,
+        "bytes_read": result.bytes_read,
+        "truncated": int(result.truncated),
+        "content_type": result.content_type or None,
+        "content_hash": result.content_hash,
+        "text_hash": _text_hash(item.text),
+        "ip": result.ip,
+        "outcome": item.outcome.verdict,
+        "reason": item.outcome.reason,
+        "counted": 1,
+    }
+
+
+def _check_one(fetcher: Fetcher, job: _Job, probes: _Probes, now: Callable[[], datetime]) -> _Done:
+    """Fetch one source the cheapest reliable way and classify what came back."""
+    job.attempts += 1
+    state = job.state or {}
+    headers: dict[str, str] = {}
+    if state.get("verdict") in ("ok", "redirected"):
+        if state.get("etag"):
+            headers["If-None-Match"] = state["etag"]
+        if state.get("last_modified"):
+            headers["If-Modified-Since"] = state["last_modified"]
+    result: FetchResult | None = None
+    if state.get("content_type") and state["content_type"] not in HTML_TYPES:
+        # A PDF or a video known to be there: HEAD says whether it still is, without the body.
+        head = fetcher.fetch(job.url, method="HEAD", headers=headers)
+        if head.error_type is None and head.status is not None and head.status < 400:
+            result = head
+    if result is None:
+        result = fetcher.fetch(job.url, headers=headers)
+    if result.status == 304:
+        verdict = state.get("verdict") or "ok"
+        return _Done(job, result, Outcome(verdict, "not_modified"), None, now())
+    page = _page(result)
+    outcome = classify(result, page)
+    text = page.main_text if page is not None and outcome.verdict in ("ok", "redirected") else None
+    if page is not None and text is not None and probes.looks_like_missing_page(result, page):
+        outcome, text = Outcome("soft_404", "same_as_missing_page"), None
+    return _Done(job, result, outcome, text, now())
+
+
+def _page(result: FetchResult) -> Page | None:
+    if result.method == "HEAD" or not result.body or result.content_type not in HTML_TYPES:
+        return None
+    try:
+        markup = decode_html(
+            result.body, charset_from_content_type(result.headers.get("content-type"))
+        )
+    except UnicodeError:
+        markup = result.body.decode("utf-8", errors="replace")
+    return Page(markup)
+
+
+def _retry_delay(item: _Done) -> float | None:
+    """429/503 once: wait what the host asked (bounded) and try again within this run."""
+    if item.result.status not in (429, 503):
+        return None
+    wait = item.result.retry_after
+    if wait is None:
+        return DEFAULT_BACKOFF
+    return wait if wait <= MAX_RETRY_WAIT else None
+
+
+def _hold_host(item: _Done) -> float:
+    if item.result.status in (429, 503):
+        return min(item.result.retry_after or DEFAULT_BACKOFF, MAX_RETRY_WAIT)
+    return 0.0
+
+
+class _Probes:
+    """One request per host to a path that cannot exist, to learn its "missing page" template."""
+
+    def __init__(self, fetcher: Fetcher, delay: float) -> None:
+        self._fetcher = fetcher
+        self._delay = delay
+        self._lock = threading.Lock()
+        self._pages: dict[str, Page | None] = {}
+        self._host_locks: dict[str, threading.Lock] = {}
+
+    def looks_like_missing_page(self, result: FetchResult, page: Page) -> bool:
+        final = urlsplit(result.final_url or result.url)
+        origin = f"{final.scheme}://{final.netloc}"
+        with self._lock:
+            host_lock = self._host_locks.setdefault(origin, threading.Lock())
+        with host_lock:
+            if origin not in self._pages:
+                self._pages[origin] = self._probe(origin)
+        missing = self._pages[origin]
+        return missing is not None and same_template(page, missing)
+
+    def _probe(self, origin: str) -> Page | None:
+        time.sleep(min(self._delay, 5.0))  # the probe is one more request to a host
+        result = self._fetcher.fetch(f"{origin}/archiver-probe-{secrets.token_hex(8)}")
+        if not result.ok:
+            return None  # the host answers missing pages honestly
+        return _page(result)
+
+
+def _apply_verdicts(db: Database, done: list[_Done], rules: Rules, summary: CheckSummary) -> None:
+    """Fold each attempt into its source's state, recording changes and drift."""
+    for item in done:
+        job, result = item.job, item.result
+        previous = job.state
+        fields = next_state(previous, item.outcome, item.checked_at, rules)
+        fields.update(
+            {
+                "source_id": job.source_id,
+                "checked_at": _stamp(item.checked_at),
+                "http_status": result.status,
+                "final_url": result.final_url,
+            }
+        )
+        if item.outcome.reason != "not_modified" and item.outcome.verdict in ("ok", "redirected"):
+            fields.update(
+                {
+                    "etag": result.headers.get("etag"),
+                    "last_modified": result.headers.get("last-modified"),
+                    "content_type": result.content_type or None,
+                    "content_hash": result.content_hash,
+                    "text_hash": _text_hash(item.text),
+                }
+            )
+        if item.text is not None:
+            fields.update(_drift(db, job.source_id, item, rules))
+        db.table("source_state").upsert(fields, pk="source_id", alter=False)
+        before = (previous or {}).get("verdict") or "unchecked"
+        if fields["verdict"] != before:
+            summary.changes.append(
+                {
+                    "url": job.url,
+                    "from": before,
+                    "to": fields["verdict"],
+                    "reason": fields["reason"],
+                }
+            )
+        if fields.get("drifted") and not (previous or {}).get("drifted"):
+            summary.drifted.append(job.url)
+
+
+def _drift(db: Database, source_id: int, item: _Done, rules: Rules) -> dict[str, Any]:
+    """Compare the main text with the first good check's; the first one becomes the reference."""
+    text = item.text or ""
+    reference = next(db.table("reference_texts").rows_where("source_id = ?", [source_id]), None)
+    if reference is None:
+        db.table("reference_texts").insert(
+            {
+                "source_id": source_id,
+                "taken_at": _stamp(item.checked_at),
+                "text_hash": _text_hash(text),
+                "text": text,
+            }
+        )
+        return {"drifted": 0, "similarity": 1.0}
+    score = similarity(reference["text"], text)
+    return {"drifted": int(score < rules.drift_threshold), "similarity": round(score, 3)}
+
+
+def _verdict_counts(db: Database, source_ids: list[int]) -> dict[str, int]:
+    if not source_ids:
+        return {}
+    counts: Counter[str] = Counter()
+    states = {
+        row["source_id"]: row["verdict"]
+        for row in db.query("select source_id, verdict from source_state")
+    }
+    for source_id in source_ids:
+        counts[states.get(source_id, "unchecked")] += 1
+    return dict(counts)
+
+
+def _text_hash(text: str | None) -> str | None:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")

@@ -1,0 +1,370 @@
+"""The one HTTP client of archiver: bounded, guarded requests that report failures as data.
+
+Every fetch is bounded: a connect and read ``timeout``, a wall-clock deadline for the whole
+fetch (all redirect hops), at most ``max_bytes`` of body *after* decompression (we decompress
+ourselves, chunk by chunk, so a gzip bomb costs ``max_bytes``, not gigabytes), at most 10
+redirects with loops detected. Failures are results (``error_type``, ``error_message``), not
+exceptions, the way a 404 is a result and not an exception.
+
+Error types: ``private_address``, ``dns_nxdomain``, ``dns_failure``, ``connection_refused``,
+``network_unreachable``, ``connect_timeout``, ``timeout``, ``connection_reset``, ``tls_error``,
+``redirect_loop``, ``too_many_redirects``, ``bad_redirect``, ``invalid_url``, ``protocol_error``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import hashlib
+import socket
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3.exceptions
+
+from . import guard
+
+MAX_REDIRECTS = 10
+CHUNK = 64 * 1024
+# Errors that say more about our own connection to the internet than about the site.
+NETWORK_LEVEL_ERRORS = frozenset(
+    {"dns_nxdomain", "dns_failure", "network_unreachable", "connect_timeout"}
+)
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """How far one fetch may go. ``timeout`` bounds connect, each read, and the whole fetch."""
+
+    timeout: float = 20.0
+    max_bytes: int = 2_000_000
+    max_redirects: int = MAX_REDIRECTS
+    user_agent: str = "archiver"
+    allow_private_networks: bool = False
+
+
+@dataclass
+class FetchResult:
+    """What one fetch saw: the final answer, the redirect chain, and the body as far as read."""
+
+    url: str
+    method: str
+    status: int | None = None
+    final_url: str | None = None
+    redirects: list[dict[str, Any]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    bytes_read: int = 0
+    truncated: bool = False
+    content_hash: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    started_at: str = ""
+    elapsed_ms: int = 0
+    ttfb_ms: int | None = None
+    ip: str | None = None
+    http_version: str | None = None
+    reason: str | None = None
+    tls_cert: dict[str, Any] | None = None
+    tls_cert_der: bytes | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None and self.status is not None and 200 <= self.status < 300
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def retry_after(self) -> float | None:
+        return parse_retry_after(self.headers.get("retry-after"))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date).
+
+    >>> parse_retry_after("120")
+    120.0
+    >>> parse_retry_after("soon") is None
+    True
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class _Decoder:
+    """Undo Content-Encoding chunk by chunk, never producing more than asked for."""
+
+    def __init__(self, encoding: str) -> None:
+        encoding = encoding.strip().lower()
+        self._inflate: Any = None
+        # Some servers send raw deflate without the zlib header: retried once on error.
+        self._deflate_probe = encoding == "deflate"
+        if encoding in ("gzip", "x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._inflate = zlib.decompressobj()
+        self._pending = b""
+
+    def decode(self, chunk: bytes, limit: int) -> bytes:
+        """Return up to ``limit`` decoded bytes of what has arrived so far."""
+        if self._inflate is None:
+            return chunk[:limit]
+        data = self._pending + chunk
+        try:
+            out = self._inflate.decompress(data, limit)
+        except zlib.error:
+            if self._deflate_probe:
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._deflate_probe = False
+                out = self._inflate.decompress(data, limit)
+            else:
+                raise
+        self._deflate_probe = False
+        self._pending = self._inflate.unconsumed_tail
+        return bytes(out)
+
+
+class Fetcher:
+    """Makes bounded, guarded requests; one ``requests`` session per worker thread."""
+
+    def __init__(self, limits: FetchLimits) -> None:
+        self.limits = limits
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        self._dns: dict[str, tuple[float, list[str]]] = {}
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # Settings come from archiver's own settings only: no proxies or .netrc credentials
+            # picked up from the environment and sent to cited sites.
+            session.trust_env = False
+            adapter = guard.GuardedAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update(
+                {
+                    "User-Agent": self.limits.user_agent,
+                    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+                    "Accept-Encoding": "gzip, deflate",
+                    "Accept-Language": "en, ru;q=0.9, kk;q=0.8, *;q=0.5",
+                }
+            )
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        max_bytes: int | None = None,
+    ) -> FetchResult:
+        """Fetch ``url``, following redirects by hand so each hop passes the address guard."""
+        limits = self.limits
+        budget = limits.max_bytes if max_bytes is None else max_bytes
+        result = FetchResult(url=url, method=method, started_at=_now())
+        started = time.monotonic()
+        guard.context.allow_private = limits.allow_private_networks
+        guard.context.deadline = started + limits.timeout
+        guard.context.watches = []
+        guard.context.peer = None
+        guard.context.tls_cert = guard.context.tls_cert_der = None
+        seen = {url}
+        current = url
+        try:
+            for _hop in range(limits.max_redirects + 1):
+                refusal = self._refuse_address(current)
+                if refusal is not None:
+                    result.error_type, result.error_message = refusal
+                    break
+                response = self._session().request(
+                    method,
+                    current,
+                    headers=headers,
+                    allow_redirects=False,
+                    stream=True,
+                    timeout=(min(limits.timeout, 10.0), limits.timeout),
+                )
+                try:
+                    result.ttfb_ms = result.ttfb_ms or _ms_since(started)
+                    location = response.headers.get("location")
+                    if response.is_redirect and location:
+                        target = urljoin(current, location.strip())
+                        result.redirects.append(
+                            {"url": current, "status": response.status_code, "location": target}
+                        )
+                        if urlsplit(target).scheme not in ("http", "https"):
+                            result.error_type = "bad_redirect"
+                            result.error_message = f"redirect to unsupported URL {target!r}"
+                            break
+                        if target in seen:
+                            result.error_type = "redirect_loop"
+                            result.error_message = f"redirect loop back to {target}"
+                            break
+                        seen.add(target)
+                        current = target
+                        continue
+                    self._read_final(result, response, current, budget)
+                    break
+                finally:
+                    response.close()
+            else:
+                result.error_type = "too_many_redirects"
+                result.error_message = f"more than {limits.max_redirects} redirects"
+        except Exception as exc:  # every transport failure becomes data; see _classify
+            result.error_type, result.error_message = _classify(exc, started, limits.timeout)
+        finally:
+            guard.watchdog.cancel(guard.context.watches)
+            result.ip = guard.context.peer
+            result.tls_cert = guard.context.tls_cert
+            result.tls_cert_der = guard.context.tls_cert_der
+            result.elapsed_ms = _ms_since(started)
+        if result.redirects and result.final_url is None:
+            result.final_url = current
+        return result
+
+    def _read_final(
+        self,
+        result: FetchResult,
+        response: requests.Response,
+        url: str,
+        budget: int,
+    ) -> None:
+        result.status = response.status_code
+        result.reason = response.reason
+        result.final_url = url
+        result.headers = {k.lower(): v for k, v in response.headers.items()}
+        result.http_version = {10: "HTTP/1.0", 11: "HTTP/1.1"}.get(response.raw.version, "HTTP/1.1")
+        if result.method == "HEAD":
+            return
+        decoder = _Decoder(response.headers.get("content-encoding", ""))
+        body = bytearray()
+        deadline = guard.context.deadline or float("inf")
+
+        while len(body) < budget:
+            chunk = response.raw.read(CHUNK, decode_content=False)
+            if not chunk:
+                break
+            result.bytes_read += len(chunk)
+            body += decoder.decode(chunk, budget - len(body))
+            if time.monotonic() > deadline:
+                raise TimeoutError("wall-clock deadline passed while reading the body")
+        else:
+            result.truncated = True
+        result.body = bytes(body)
+        result.content_hash = hashlib.sha256(body).hexdigest()
+
+    def _refuse_address(self, url: str) -> tuple[str, str] | None:
+        """Resolve the host and refuse non-public addresses before any connection is made."""
+        parts = urlsplit(url)
+        host = parts.hostname
+        if not host:
+            return "invalid_url", f"no host in {url!r}"
+        if self.limits.allow_private_networks:
+            return None
+        addresses = self._resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+        private = [a for a in addresses if not guard.is_public_address(a)]
+        if private:
+            return "private_address", f"{host} resolves to non-public address {private[0]}"
+        return None
+
+    def _resolve(self, host: str, port: int) -> list[str]:
+        cached = self._dns.get(host)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = sorted({str(info[4][0]) for info in infos})
+        self._dns[host] = (time.monotonic() + 60.0, addresses)
+        return addresses
+
+
+def _errno_in(exc: BaseException) -> int | None:
+    """The first OS error number in an exception's chain (requests wraps them several deep)."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and isinstance(current.errno, int) and current.errno:
+            return current.errno
+        stack.extend(a for a in current.args if isinstance(a, BaseException))
+        for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
+            if isinstance(linked, BaseException):
+                stack.append(linked)
+    return None
+
+
+def _classify(exc: BaseException, started: float, timeout: float) -> tuple[str, str]:
+    """Name a transport failure the way verdicts need it: whose fault, and how final."""
+    message = f"{type(exc).__name__}: {exc}"[:500]
+    text = str(exc)
+    if guard.PRIVATE_ADDRESS_MARKER in text:
+        return "private_address", text[text.find(guard.PRIVATE_ADDRESS_MARKER) :][:200]
+    if isinstance(exc, socket.gaierror):
+        if exc.errno == socket.EAI_NONAME:
+            return "dns_nxdomain", message
+        return "dns_failure", message
+    if time.monotonic() - started >= timeout:
+        return "timeout", f"no complete answer within {timeout:g} s ({message})"
+    code = _errno_in(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "tls_error", message
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect_timeout", message
+    if isinstance(exc, requests.exceptions.ReadTimeout | TimeoutError):
+        return "timeout", message
+    if code == errno.ECONNREFUSED:
+        return "connection_refused", message
+    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN):
+        return "network_unreachable", message
+    if "NameResolutionError" in message or "Name or service not known" in text:
+        return "dns_nxdomain", message
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return "invalid_url", message
+    if isinstance(exc, zlib.error | urllib3.exceptions.DecodeError):
+        return "protocol_error", f"body does not decode: {message}"
+    if code in (errno.ECONNRESET, errno.EPIPE) or isinstance(
+        exc, requests.exceptions.ConnectionError | requests.exceptions.ChunkedEncodingError
+    ):
+        return "connection_reset", message
+    return "protocol_error", message
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

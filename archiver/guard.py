@@ -1,0 +1,178 @@
+"""Where requests may go, and how long they may take: the address guard and the deadline watchdog.
+
+Both act on the socket itself, through connection classes given to ``requests``:
+
+- the address guard checks the address a socket actually connected to, on every connection and
+  so on every redirect hop, whatever notation the URL used (decimal, IPv4-mapped IPv6, …) and
+  whatever DNS answered between our own lookup and the connect (DNS rebinding);
+- the watchdog shuts a socket down when its request's wall-clock deadline passes, so a server
+  that trickles its headers a byte a second cannot hold a worker: read timeouts restart with
+  every byte, a deadline does not.
+
+Per-request values (deadline, whether private addresses are allowed) travel in a thread-local,
+because ``requests`` runs each request synchronously in the calling thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import ipaddress
+import itertools
+import socket
+import threading
+import time
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+PRIVATE_ADDRESS_MARKER = "archiver: refused non-public address"
+
+
+def is_public_address(address: str) -> bool:
+    """True for globally routable unicast addresses, judging IPv4-mapped IPv6 by its IPv4.
+
+    >>> [is_public_address(a) for a in ("8.8.8.8", "127.0.0.1", "::ffff:10.0.0.1", "169.254.1.1")]
+    [True, False, False, False]
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+class PrivateAddressError(ConnectionError):
+    """A connection reached an address that the guard does not allow."""
+
+
+class _RequestContext(threading.local):
+    """What the connection classes need to know about the request running in this thread."""
+
+    def __init__(self) -> None:
+        self.allow_private = True
+        self.deadline: float | None = None
+        self.watches: list[int] = []
+        self.peer: str | None = None
+        self.tls_cert: dict[str, Any] | None = None
+        self.tls_cert_der: bytes | None = None
+
+
+context = _RequestContext()
+
+
+class _Watchdog:
+    """One thread that shuts down sockets whose request deadline has passed."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, socket.socket]] = []
+        self._cancelled: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: socket.socket, deadline: float) -> int:
+        with self._cond:
+            watch_id = next(self._ids)
+            heapq.heappush(self._heap, (deadline, watch_id, sock))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="archiver-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            self._cond.notify()
+            return watch_id
+
+    def cancel(self, watch_ids: list[int]) -> None:
+        with self._cond:
+            self._cancelled.update(watch_ids)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, watch_id, sock = self._heap[0]
+                if watch_id in self._cancelled:
+                    heapq.heappop(self._heap)
+                    self._cancelled.discard(watch_id)
+                    continue
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                # The plain socket's shutdown, not SSLSocket's: it must not touch TLS state that
+                # the worker thread is using; it only makes the worker's read return. OSError:
+                # its owner closed it already.
+                with contextlib.suppress(OSError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+watchdog = _Watchdog()
+
+
+def _on_socket(sock: socket.socket | None) -> None:
+    """Check the connected peer and put the socket under this request's deadline."""
+    if sock is None:
+        return
+    peer = sock.getpeername()[0]
+    context.peer = peer
+    if not context.allow_private and not is_public_address(peer):
+        sock.close()
+        raise PrivateAddressError(f"{PRIVATE_ADDRESS_MARKER} {peer}")
+    if context.deadline is not None:
+        context.watches.append(watchdog.watch(sock, context.deadline))
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _on_socket(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:  # a kept-alive connection: new request, new deadline
+            _on_socket(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _on_socket(self.sock)
+        _remember_certificate(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:
+            _on_socket(self.sock)
+            _remember_certificate(self.sock)
+        super().request(*args, **kwargs)
+
+
+def _remember_certificate(sock: Any) -> None:
+    """Keep the server certificate for the record a capture makes (chain of custody)."""
+    try:
+        context.tls_cert = sock.getpeercert()
+        context.tls_cert_der = sock.getpeercert(binary_form=True)
+    except (AttributeError, ValueError, OSError):
+        context.tls_cert = context.tls_cert_der = None
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    """A requests adapter whose connections pass through the address guard and the watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPPool,
+            "https": _GuardedHTTPSPool,
+        }

@@ -1,0 +1,120 @@
+"""Politeness without idle workers: hand out work so each host gets its share, never more.
+
+Workers ask :class:`HostQueue` for the next item. It only hands out an item whose host has a
+free slot (``per_host_concurrency``) and whose last request began at least ``per_host_delay``
+ago, so a worker never sits blocked on a busy host while other hosts have work waiting. A host
+that asks us to slow down (429/503, ``Retry-After``) is held back until the time it named.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Host(Generic[T]):
+    pending: deque[T] = field(default_factory=deque)
+    active: int = 0
+    next_start: float = 0.0
+    scheduled: bool = False
+
+
+class HostQueue(Generic[T]):
+    """A blocking work queue that respects per-host concurrency, spacing and back-off."""
+
+    def __init__(
+        self,
+        items: Iterable[T],
+        host_of: Callable[[T], str],
+        per_host_concurrency: int,
+        per_host_delay: float,
+    ) -> None:
+        self._host_of = host_of
+        self._limit = max(1, per_host_concurrency)
+        self._delay = max(0.0, per_host_delay)
+        self._hosts: dict[str, _Host[T]] = {}
+        self._ready: list[tuple[float, int, str]] = []  # (earliest start, tie-break, host)
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._active = 0
+        self._stopped = False
+        for item in items:
+            self._hosts.setdefault(host_of(item), _Host()).pending.append(item)
+        with self._cond:
+            for name in self._hosts:
+                self._schedule(name)
+
+    def _schedule(self, name: str) -> None:
+        host = self._hosts[name]
+        if host.pending and host.active < self._limit and not host.scheduled:
+            host.scheduled = True
+            heapq.heappush(self._ready, (host.next_start, next(self._order), name))
+            self._cond.notify()
+
+    def get(self) -> T | None:
+        """The next item allowed to start now (waiting if needed); None when all work is done."""
+        with self._cond:
+            while True:
+                if self._stopped:
+                    return None
+                if self._ready:
+                    start, _, name = self._ready[0]
+                    now = time.monotonic()
+                    if start <= now:
+                        heapq.heappop(self._ready)
+                        host = self._hosts[name]
+                        host.scheduled = False
+                        item = host.pending.popleft()
+                        host.active += 1
+                        host.next_start = now + self._delay
+                        self._active += 1
+                        self._schedule(name)
+                        return item
+                    self._cond.wait(start - now)
+                elif self._active == 0:
+                    return None
+                else:
+                    self._cond.wait()
+
+    def done(self, item: T, *, retry_in: float | None = None, hold_host: float = 0.0) -> None:
+        """Release the item's slot; ``retry_in`` puts it back to start again after that long.
+
+        hold_host: keep the whole host idle for this many seconds (it asked us to back off).
+        """
+        with self._cond:
+            name = self._host_of(item)
+            host = self._hosts[name]
+            host.active -= 1
+            self._active -= 1
+            now = time.monotonic()
+            pause = max(hold_host, retry_in or 0.0)
+            host.next_start = max(host.next_start, now + pause)
+            if retry_in is not None:
+                host.pending.appendleft(item)
+            if host.scheduled and pause:
+                # Already queued with an earlier start: queue again at the later one.
+                self._ready = [entry for entry in self._ready if entry[2] != name]
+                heapq.heapify(self._ready)
+                host.scheduled = False
+            self._schedule(name)
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        """Hand out nothing more (shutdown): workers finish what they hold and get None."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    @property
+    def remaining(self) -> int:
+        with self._cond:
+            return sum(len(h.pending) for h in self._hosts.values())

@@ -1,0 +1,180 @@
+"""Reading a fetched page as a person would: its characters, its main text, and what it says.
+
+Shared by the checker (soft-404s, login walls, drift) and the importer of HTML reports.
+Main-text extraction is trafilatura's: it drops navigation, ads and boilerplate, which is what
+makes "the text changed" mean the article changed, not the sidebar.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+import trafilatura
+from charset_normalizer import from_bytes
+from lxml import html as lxml_html
+
+_DECLARED_CHARSET = re.compile(
+    rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)|<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)""",
+    re.IGNORECASE,
+)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# What "this page does not exist" says in the languages our sources use (en, ru, kk), looked
+# for in the title and headings only: an article may well quote "not found" in its text.
+NOT_FOUND = re.compile(
+    r"\b(?:404|page not found|not found|page (?:does not|doesn't) exist|no longer available"
+    r"|couldn't find|could not find|страница не найдена|не найдена|не найдено|не существует"
+    r"|страница удалена|ошибка 404|бет табылмады|табылмады|бет жоқ)",
+    re.IGNORECASE,
+)
+_LOGIN_PATH = re.compile(
+    r"/(?:login|log-in|signin|sign-in|sign_in|auth|accounts?/login|checkpoint|session/new)\b",
+    re.IGNORECASE,
+)
+_NOT_FOUND_PATH = re.compile(r"/(?:404|not-?found|error|errors?/404)(?:[/.?]|$)", re.IGNORECASE)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def decode_html(data: bytes, header_charset: str | None = None) -> str:
+    """Decode as a browser would: BOM, HTTP charset, ``<meta>`` charset, UTF-8, then detection.
+
+    Raises UnicodeError when nothing declares the encoding and detection cannot tell.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(encoding, errors="replace")
+    for declared in (_lookup(header_charset), declared_encoding(data[:16384])):
+        if declared:
+            return data.decode(declared, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data).best()
+    if best is None:
+        raise UnicodeError("cannot tell the character encoding")
+    return str(best)
+
+
+def declared_encoding(head: bytes) -> str | None:
+    """The charset named by ``<meta>`` or the XML declaration, mapped as browsers map it."""
+    match = _DECLARED_CHARSET.search(head)
+    if not match:
+        return None
+    try:
+        return _lookup((match.group(1) or match.group(2)).decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
+def _lookup(label: str | None) -> str | None:
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip().strip("\"'")).name
+    except LookupError:
+        return None
+    # HTML treats latin-1/ASCII labels as windows-1252, and a UTF-16 label read as
+    # ASCII-compatible bytes can only really be UTF-8.
+    if name in ("iso8859-1", "ascii"):
+        return "cp1252"
+    return "utf-8" if name.startswith(("utf-16", "utf-32")) else name
+
+
+def charset_from_content_type(content_type: str | None) -> str | None:
+    """The ``charset=`` parameter of a Content-Type header, if any."""
+    match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type or "", re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+class Page:
+    """An HTML page's text as the checks need it: title, headings, main text, login form."""
+
+    def __init__(self, markup: str) -> None:
+        self.markup = markup
+        try:
+            tree = lxml_html.fromstring(markup or "<html></html>")
+        except (ValueError, lxml_html.etree.ParserError):
+            tree = lxml_html.fromstring("<html></html>")
+        self.title = " ".join(" ".join(tree.xpath("//title//text()")).split())
+        self.headings = " ".join(" ".join(tree.xpath("//h1//text()")).split())
+        self.has_password_field = bool(tree.xpath("//input[@type='password']"))
+        self._tree = tree
+        self._main_text: str | None = None
+
+    @property
+    def main_text(self) -> str:
+        """The article text without navigation and boilerplate (falls back to all body text)."""
+        if self._main_text is None:
+            extracted = trafilatura.extract(
+                self.markup, favor_recall=True, include_comments=False, deduplicate=False
+            )
+            if not extracted:
+                for bad in self._tree.xpath("//script|//style|//noscript|//template"):
+                    bad.drop_tree()
+                extracted = " ".join(self._tree.text_content().split())
+            self._main_text = extracted
+        return self._main_text
+
+    @property
+    def says_not_found(self) -> bool:
+        """The title or main heading says the page is missing (en, ru, kk)."""
+        return bool(NOT_FOUND.search(self.title) or NOT_FOUND.search(self.headings))
+
+    @property
+    def is_login_wall(self) -> bool:
+        """A password form with little else: the content is behind a login."""
+        return self.has_password_field and len(_WORD.findall(self.main_text)) < 120
+
+
+def is_login_url(url: str) -> bool:
+    return bool(_LOGIN_PATH.search(url))
+
+
+def is_not_found_url(url: str) -> bool:
+    return bool(_NOT_FOUND_PATH.search(url))
+
+
+def similarity(a: str, b: str) -> float:
+    """How much two texts share, 0..1: Jaccard similarity of their 3-word shingles.
+
+    >>> similarity("the court banned the movement today", "the court banned the movement today")
+    1.0
+    >>> similarity("the court banned the movement", "police stopped people with balloons")
+    0.0
+    """
+    sa, sb = _shingles(a), _shingles(b)
+    if not sa and not sb:
+        return 1.0
+    return len(sa & sb) / len(sa | sb)
+
+
+def same_template(page: Page, missing: Page) -> bool:
+    """Whether ``page`` is the site's "missing page" template (``missing``, from a probe).
+
+    Templates vary between loads (trending lists, tokens, dates), so besides near-identical
+    text, the same title with a good share of identical text lines is a match too. A probe
+    with next to no text (a page built by scripts) proves nothing.
+    """
+    if len(_WORD.findall(missing.main_text)) < 10:
+        return False
+    if similarity(page.main_text, missing.main_text) >= 0.7:
+        return True
+    lines_a = {line.strip() for line in page.main_text.splitlines() if line.strip()}
+    lines_b = {line.strip() for line in missing.main_text.splitlines() if line.strip()}
+    shared = len(lines_a & lines_b) / max(len(lines_a), len(lines_b), 1)
+    return page.title == missing.title and shared >= 0.4
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) < 3:
+        return {tuple(words)} if words else set()
+    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
