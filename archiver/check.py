@@ -317,7 +317,11 @@ def _check_row(run_id: int, item: _Done) -> dict[str, Any]:
         "method": result.method,
         "status_code": result.status,
         "final_url": result.final_url,
-        "redirects": json.dumps(result.redirects) if result.redirects else None,
+        "redirects": json.dumps(
+            [{k: hop[k] for k in ("url", "status", "location")} for hop in result.redirects]
+        )
+        if result.redirects
+        else None,
         "error_type": result.error_type,
         "error_message": result.error_message,
         "elapsed_ms": result.elapsed_ms,

@@ -15,6 +15,7 @@ from typing import Any
 import click
 from sqlite_utils import Database
 
+from .capture import capture_options, capture_sources
 from .check import check_options, check_sources
 from .config import Settings, load_settings
 from .db import open_db
@@ -22,7 +23,9 @@ from .errors import ArchiverError
 from .importer import ImportResult, import_report
 from .ingest import FORMATS, iso_date, read_report
 from .ingest.csvfile import write_csv
+from .retrieve import export_capture, resolve_ref, search_text, source_copies
 from .status import STATUS_COLUMNS, citation_rows, number_ranges, report_rows
+from .verify import verify_captures
 from .version import __version__
 
 
@@ -236,6 +239,150 @@ def check(context: Context, report_id: str | None, url: str | None, as_json: boo
         click.echo(f"  {change['url']}: {change['from']} → {change['to']} ({change['reason']})")
     for url_ in summary.drifted:
         click.echo(f"  {url_}: drifted (its text changed since the first check)")
+
+
+@cli.command()
+@click.option("--report", "report_id", help="Only the sources this report cites.")
+@click.option("--url", help="Only this cited URL.")
+@click.option("--force", is_flag=True, help="Capture every selected source, changed or not.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+@pass_context
+def capture(
+    context: Context, report_id: str | None, url: str | None, force: bool, as_json: bool
+) -> None:
+    """Capture local copies (WARC, text, hashes) of sources not captured yet or changed.
+
+    Example: archiver capture --report odf-2018-kazakhstan-dck
+    """
+    if report_id and url:
+        raise click.UsageError("give --report or --url, not both")
+    with _progress("Capturing") as on_progress:
+        summary = capture_sources(
+            context.db,
+            capture_options(context.settings),
+            report_id=report_id,
+            url=url,
+            force=force,
+            on_progress=on_progress,
+        )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"Captured {summary.captured} new, {summary.revisits} unchanged (revisit records), "
+        f"{summary.failed} failed, of {summary.selected} selected; "
+        f"{summary.bytes / 1e6:.1f} MB fetched into {context.settings.data_dir}."
+    )
+    if summary.message:
+        click.echo(f"  {summary.message}")
+    for failure in summary.failures:
+        click.echo(f"  failed: {failure['url']} ({failure['error']})")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--report", "report_id", help="Only sources this report cites.")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@pass_context
+def search(context: Context, query: str, report_id: str | None, as_json: bool) -> None:
+    """Full-text search over captured pages (any language: синими finds синими шарами).
+
+    Example: archiver search "синими шарами" --report odf-2018-kazakhstan-dck
+    """
+    rows = search_text(context.db, query, report_id)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("No captured page matches.", err=True)
+    for row in rows:
+        notes = ", ".join(f"{n['report']} fn {n['footnote']}" for n in row["footnotes"])
+        click.echo(f"{row['url']}  [{notes}]\n  {row['title'] or ''}\n  {row['snippet']}")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--report", "report_id", help="The report whose footnote REF is.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def get(context: Context, ref: str, report_id: str | None, as_json: bool) -> None:
+    """Show what is stored for one source: REF is a URL, or a footnote number with --report.
+
+    --json prints an object with url, verdict, local ({path, sha256, captured_at, warc} or
+    null) and every capture; a footnote citing two URLs prints a list of two.
+
+    Example: archiver get 14 --report odf-2018-kazakhstan-dck --json
+    """
+    found = [
+        source_copies(context.db, source_id, context.settings.data_dir)
+        for source_id in resolve_ref(context.db, ref, report_id)
+    ]
+    if as_json:
+        click.echo(json.dumps(found[0] if len(found) == 1 else found, ensure_ascii=False, indent=2))
+        return
+    for item in found:
+        click.echo(
+            f"{item['url']}\n  verdict: {item['verdict']}"
+            + (f" ({item['reason']}, since {item['since']})" if item["reason"] else "")
+        )
+        local = item["local"]
+        if local:
+            click.echo(
+                f"  local copy: {local['path']} (captured {local['captured_at']}, "
+                f"sha256 {local['sha256']})"
+            )
+        else:
+            click.echo("  local copy: none yet (archiver capture)")
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--report", "report_id", help="The report whose footnote REF is.")
+@pass_context
+def export(context: Context, ref: str, directory: Path, report_id: str | None) -> None:
+    """Write a captured page and its requisites as files a browser opens offline.
+
+    Example: archiver export https://rus.azattyq.org/a/29115065.html ./fn14
+    """
+    source_ids = resolve_ref(context.db, ref, report_id)
+    for n, source_id in enumerate(source_ids):
+        target = directory if len(source_ids) == 1 else directory / str(n + 1)
+        index = export_capture(context.db, source_id, context.settings.data_dir, target)
+        click.echo(f"Wrote {index}")
+
+
+@cli.command()
+@click.option("--report", "report_id", help="Only captures of sources this report cites.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_context
+def verify(context: Context, report_id: str | None, as_json: bool) -> None:
+    """Re-hash every stored WARC file and payload; exit 1 if anything is altered or missing.
+
+    Example: archiver verify
+    """
+    result = verify_captures(context.db, context.settings.data_dir, report_id)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "files": result.files,
+                    "payloads": result.payloads,
+                    "problems": result.problems,
+                },
+                indent=2,
+            )
+        )
+    else:
+        for problem in result.problems:
+            click.echo(f"{problem['path']}: {problem['problem']}", err=True)
+        click.echo(
+            f"Verified {result.files} WARC file(s), {result.payloads} payload(s): "
+            + ("all intact." if result.ok else f"{len(result.problems)} problem(s).")
+        )
+    if not result.ok:
+        sys.exit(1)
 
 
 @contextlib.contextmanager

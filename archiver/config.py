@@ -51,6 +51,13 @@ class Settings:
     allow_private_networks: bool = _setting(
         False, "allow requests to loopback, private and link-local addresses"
     )
+    max_capture_bytes: int = _setting(
+        50_000_000, "most bytes of one captured page stored; larger ones are truncated"
+    )
+    requisites: bool = _setting(True, "capture images, stylesheets, scripts a page needs")
+    requisite_budget_bytes: int = _setting(
+        10_000_000, "most bytes of requisites captured with one page"
+    )
 
     @classmethod
     def names(cls) -> list[str]:
@@ -144,6 +151,8 @@ _BOUNDS = (
     ("dead_after_failures", 1, None),
     ("dead_after_days", 0.0, None),
     ("drift_threshold", 0.0, 1.0),
+    ("max_capture_bytes", 1024, None),
+    ("requisite_budget_bytes", 0, None),
 )
 
 

@@ -10,6 +10,8 @@ Tables (plain names, foreign keys and indexes, so the file reads well in Dataset
 - ``check_runs``, ``checks``: every run of the link checker and every attempt it made.
 - ``source_state``: each checked source's current verdict and what it rests on.
 - ``reference_texts``: the main text of each source's first good check, to detect drift.
+- ``captures``, ``capture_resources``, ``warc_files``, ``capture_texts`` (with FTS5): local
+  copies, every exchange stored in them, the WARC files with their hashes, and searchable text.
 
 Later stages add their own tables with further migrations; they do not rewrite these.
 """
@@ -198,4 +200,74 @@ def m002_checks(db: Database) -> None:
         {"source_id": int, "taken_at": str, "text_hash": str, "text": str},
         pk="source_id",
         foreign_keys=[("source_id", "sources", "id")],
+    )
+
+
+@migrations()
+def m003_captures(db: Database) -> None:
+    """Local captures: WARC files, the exchanges in them, chain-of-custody facts, text."""
+    db.table("captures").create(
+        {
+            "id": int,
+            "source_id": int,
+            "url": str,
+            "captured_at": str,
+            "status": str,
+            "warc_path": str,
+            "warc_sha256": str,
+            "status_code": int,
+            "final_url": str,
+            "payload_sha256": str,
+            "content_hash": str,
+            "bytes": int,
+            "truncated": int,
+            "ip": str,
+            "tls_subject": str,
+            "tls_issuer": str,
+            "tls_fingerprint": str,
+            "error_type": str,
+            "error_message": str,
+            "title": str,
+            "language": str,
+            "published": str,
+            "canonical_url": str,
+            "author": str,
+            "tool_version": str,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db.table("captures").create_index(["source_id", "id"])
+    db.table("warc_files").create(
+        {"path": str, "sha256": str, "capture_id": int, "created_at": str},
+        pk="path",
+        foreign_keys=[("capture_id", "captures", "id")],
+    )
+    db.table("capture_resources").create(
+        {
+            "id": int,
+            "capture_id": int,
+            "url": str,
+            "role": str,
+            "status_code": int,
+            "content_type": str,
+            "payload_sha256": str,
+            "bytes": int,
+            "truncated": int,
+            "record_id": str,
+            "record_offset": int,
+            "revisit_of": str,
+        },
+        pk="id",
+        foreign_keys=[("capture_id", "captures", "id")],
+    )
+    db.table("capture_resources").create_index(["capture_id"])
+    db.table("capture_texts").create(
+        {"capture_id": int, "source_id": int, "title": str, "text": str},
+        pk="capture_id",
+        foreign_keys=[("capture_id", "captures", "id"), ("source_id", "sources", "id")],
+    )
+    # unicode61 folds case for Cyrillic and Kazakh letters too, so "Синими" finds "синими".
+    db.table("capture_texts").enable_fts(
+        ["title", "text"], fts_version="FTS5", tokenize="unicode61", create_triggers=True
     )

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +63,9 @@ class FetchResult:
     body: bytes = b""
     bytes_read: int = 0
     truncated: bool = False
+    raw_truncated: bool = False
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)
     content_hash: str | None = None
     error_type: str | None = None
     error_message: str | None = None
@@ -188,8 +192,15 @@ class Fetcher:
         method: str = "GET",
         headers: dict[str, str] | None = None,
         max_bytes: int | None = None,
+        raw_sink: Callable[[bytes], None] | None = None,
+        raw_limit: int = 0,
     ) -> FetchResult:
-        """Fetch ``url``, following redirects by hand so each hop passes the address guard."""
+        """Fetch ``url``, following redirects by hand so each hop passes the address guard.
+
+        max_bytes: how much decoded body to keep in ``body`` (default: the limits').
+        raw_sink: receives the final response's payload as transferred (still content-encoded),
+        up to ``raw_limit`` bytes, so a capture can store it without holding it in memory.
+        """
         limits = self.limits
         budget = limits.max_bytes if max_bytes is None else max_bytes
         result = FetchResult(url=url, method=method, started_at=_now())
@@ -221,7 +232,20 @@ class Fetcher:
                     if response.is_redirect and location:
                         target = urljoin(current, location.strip())
                         result.redirects.append(
-                            {"url": current, "status": response.status_code, "location": target}
+                            {
+                                "url": current,
+                                "status": response.status_code,
+                                "location": target,
+                                # The exchange itself, for captures that store every hop.
+                                "reason": response.reason,
+                                "headers": [
+                                    (str(k), str(v)) for k, v in response.raw.headers.items()
+                                ],
+                                "request_headers": [
+                                    (str(k), str(v)) for k, v in response.request.headers.items()
+                                ],
+                                "ip": guard.context.peer,
+                            }
                         )
                         if urlsplit(target).scheme not in ("http", "https"):
                             result.error_type = "bad_redirect"
@@ -234,7 +258,7 @@ class Fetcher:
                         seen.add(target)
                         current = target
                         continue
-                    self._read_final(result, response, current, budget)
+                    self._read_final(result, response, current, budget, raw_sink, raw_limit)
                     break
                 finally:
                     response.close()
@@ -259,28 +283,40 @@ class Fetcher:
         response: requests.Response,
         url: str,
         budget: int,
+        raw_sink: Callable[[bytes], None] | None,
+        raw_limit: int,
     ) -> None:
         result.status = response.status_code
         result.reason = response.reason
         result.final_url = url
         result.headers = {k.lower(): v for k, v in response.headers.items()}
+        result.raw_headers = [(str(k), str(v)) for k, v in response.raw.headers.items()]
+        result.request_headers = [(str(k), str(v)) for k, v in response.request.headers.items()]
         result.http_version = {10: "HTTP/1.0", 11: "HTTP/1.1"}.get(response.raw.version, "HTTP/1.1")
         if result.method == "HEAD":
             return
         decoder = _Decoder(response.headers.get("content-encoding", ""))
         body = bytearray()
         deadline = guard.context.deadline or float("inf")
-
-        while len(body) < budget:
+        sink_limit = raw_limit if raw_sink is not None else 0
+        while len(body) < budget or result.bytes_read < sink_limit:
             chunk = response.raw.read(CHUNK, decode_content=False)
             if not chunk:
                 break
+            if result.bytes_read < sink_limit and raw_sink is not None:
+                raw_sink(chunk[: sink_limit - result.bytes_read])
+                result.raw_truncated = result.bytes_read + len(chunk) > sink_limit
             result.bytes_read += len(chunk)
-            body += decoder.decode(chunk, budget - len(body))
+            if len(body) < budget:
+                body += decoder.decode(chunk, budget - len(body))
+                result.truncated = len(body) >= budget
             if time.monotonic() > deadline:
                 raise TimeoutError("wall-clock deadline passed while reading the body")
         else:
-            result.truncated = True
+            # Stopped by a limit: the body was cut only if the server had more to send.
+            more = bool(response.raw.read(1, decode_content=False))
+            result.truncated = result.truncated and more
+            result.raw_truncated = result.raw_truncated or (bool(raw_sink) and more)
         result.body = bytes(body)
         result.content_hash = hashlib.sha256(body).hexdigest()
 

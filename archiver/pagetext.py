@@ -8,11 +8,15 @@ makes "the text changed" mean the article changed, not the sidebar.
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 
 import trafilatura
 from charset_normalizer import from_bytes
 from lxml import html as lxml_html
+
+# trafilatura reports pages it finds no text in as warnings; for us that is an answer, not news.
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 _DECLARED_CHARSET = re.compile(
     rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)|<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)""",
@@ -178,3 +182,45 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     if len(words) < 3:
         return {tuple(words)} if words else set()
     return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+
+
+_KAZAKH_LETTERS = re.compile(r"[әғқңөұүһіӘҒҚҢӨҰҮҺІ]")
+_CYRILLIC = re.compile(r"[а-яёА-ЯЁ]")
+_LATIN = re.compile(r"[a-zA-Z]")
+
+
+def guess_language(text: str) -> str | None:
+    """A rough language for pages that do not declare one: Kazakh, Russian or English.
+
+    >>> guess_language("Полиция задерживала людей с синими шарами")
+    'ru'
+    >>> guess_language("Сіз іздеген бет жоқ")
+    'kk'
+    """
+    sample = text[:5000]
+    cyrillic, latin = len(_CYRILLIC.findall(sample)), len(_LATIN.findall(sample))
+    if cyrillic > latin:
+        return "kk" if len(_KAZAKH_LETTERS.findall(sample)) > cyrillic * 0.01 else "ru"
+    return "en" if latin else None
+
+
+def page_metadata(page: Page, url: str, content_language: str | None) -> dict[str, str | None]:
+    """Title, language, publication date, canonical URL and author, as the page states them.
+
+    The date comes only from explicit markup (meta tags, JSON-LD, time elements), not from a
+    guess over the text: a wrong publication date is worse than none in evidence.
+    """
+    document = trafilatura.extract_metadata(
+        page.markup, default_url=url, extensive=False, date_config={"extensive_search": False}
+    )
+    tree = page._tree
+    lang = next(iter(tree.xpath("/html/@lang")), None) or content_language
+    canonical = next(iter(tree.xpath("//link[@rel='canonical']/@href")), None)
+    return {
+        "title": page.title or (document.title if document else None),
+        "language": (str(lang).split(",")[0].strip().split("-")[0].lower() if lang else None)
+        or guess_language(page.main_text),
+        "published": document.date if document else None,
+        "canonical_url": str(canonical) if canonical else None,
+        "author": document.author if document else None,
+    }

@@ -78,6 +78,7 @@ def test_every_hard_case_gets_the_right_verdict(
         web.url("/endless"): ("ok", "http_200"),
         web.url("/gzipbomb"): ("ok", "http_200"),
         web.url("/trickle-headers"): ("failing", "timeout"),
+        web.url("/trickle"): ("failing", "timeout"),
         f"http://127.0.0.1:{refused_port()}/gone": ("failing", "connection_refused"),
         "http://source.invalid/page": ("failing", "dns_nxdomain"),
         tls_web.url("/article/secure"): ("failing", "tls_error"),
@@ -99,6 +100,9 @@ def test_every_hard_case_gets_the_right_verdict(
     assert attempts[web.url("/gzipbomb")]["bytes_read"] < 1_000_000
     assert attempts[web.url("/endless")]["truncated"] == 1
     assert json.loads(attempts[web.url("/article/moved-here")]["redirects"])[0]["status"] == 301
+    # The windows-1251 page, charset only in a meta tag, was read as Russian, not mojibake.
+    texts = [r["text"] for r in db.query("select text from reference_texts")]
+    assert any("синими шарами" in text for text in texts)
 
 
 def test_status_json_has_the_checker_columns(

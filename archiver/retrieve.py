@@ -1,0 +1,233 @@
+"""Finding what is stored for a cited source: ``get``, ``search`` and ``export``."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import sqlite3
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from lxml import html as lxml_html
+from sqlite_utils import Database
+from warcio.archiveiterator import ArchiveIterator
+
+from .errors import ArchiverError, InvalidURL
+from .pagetext import charset_from_content_type, decode_html
+from .requisites import rewrite_css, rewrite_html
+from .status import require_report
+from .urls import canonical_url
+
+
+def resolve_ref(db: Database, ref: str, report_id: str | None) -> list[int]:
+    """Source ids for a REF: a URL, or a footnote number of ``report_id`` (maybe two URLs)."""
+    if ref.isdigit():
+        if report_id is None:
+            raise ArchiverError(f"footnote {ref}: say which report with --report")
+        require_report(db, report_id)
+        rows = list(
+            db.query(
+                "select source_id from citations where report_id = ? and footnote = ? "
+                "and removed_at is null order by position",
+                [report_id, int(ref)],
+            )
+        )
+        if not rows:
+            raise ArchiverError(f"report {report_id} has no footnote {ref} with a URL")
+        return [row["source_id"] for row in rows]
+    try:
+        key = canonical_url(ref)
+    except InvalidURL as exc:
+        raise ArchiverError(f"{ref}: not a footnote number or a URL ({exc})") from None
+    row = next(db.table("sources").rows_where("canonical_url = ?", [key], select="id"), None)
+    if row is None:
+        raise ArchiverError(f"{ref} is not a cited source in this database")
+    return [row["id"]]
+
+
+def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any]:
+    """Everything stored about one source: verdict, citations, and its local copies."""
+    source = db.table("sources").get(source_id)
+    state = next(db.table("source_state").rows_where("source_id = ?", [source_id]), None) or {}
+    citations = [
+        {
+            "report": r["report_id"],
+            "footnote": r["footnote"],
+            "position": r["position"],
+            "url": r["url"],
+            "context": r["context"],
+        }
+        for r in db.table("citations").rows_where(
+            "source_id = ? and removed_at is null", [source_id], order_by="report_id, footnote"
+        )
+    ]
+    captures = [
+        {
+            "captured_at": c["captured_at"],
+            "status": c["status"],
+            "http_status": c["status_code"],
+            "warc": c["warc_path"],
+            "sha256": c["payload_sha256"],
+            "truncated": bool(c["truncated"]),
+            "error": c["error_type"],
+        }
+        for c in db.table("captures").rows_where("source_id = ?", [source_id], order_by="id desc")
+    ]
+    full = next((c for c in captures if c["status"] == "captured"), None)
+    latest = next((c for c in captures if c["status"] != "failed"), None)
+    local = None
+    if full is not None and latest is not None:
+        local = {
+            "path": str((data_dir / full["warc"]).resolve()),
+            "sha256": full["sha256"],
+            # A later revisit confirmed the same content: that is when it was last seen so.
+            "captured_at": latest["captured_at"],
+            "warc": full["warc"],
+        }
+    return {
+        "url": citations[0]["url"] if citations else source["url"],
+        "canonical_url": source["canonical_url"],
+        "verdict": state.get("verdict") or "unchecked",
+        "reason": state.get("reason"),
+        "since": state.get("since"),
+        "checked_at": state.get("checked_at"),
+        "final_url": state.get("final_url"),
+        "drifted": bool(state.get("drifted")),
+        "citations": citations,
+        "local": local,
+        "captures": captures,
+    }
+
+
+def search_text(
+    db: Database, query: str, report_id: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Sources whose captured text matches ``query`` (FTS5), with footnotes and a snippet."""
+    if not query.strip():
+        raise ArchiverError("empty search query")
+    params: list[Any] = []
+    scope = ""
+    if report_id is not None:
+        require_report(db, report_id)
+        scope = "and t.source_id in (select source_id from citations where report_id = ?)"
+        params.append(report_id)
+    sql = f"""
+        select t.source_id, t.title, s.url,
+               snippet(capture_texts_fts, 1, '[', ']', '…', 16) as snippet
+        from capture_texts_fts f
+        join capture_texts t on t.capture_id = f.rowid
+        join sources s on s.id = t.source_id
+        where capture_texts_fts match ?
+          and t.capture_id in (select max(capture_id) from capture_texts group by source_id)
+          {scope}
+        order by f.rank limit {int(limit)}
+    """
+    try:
+        rows = [dict(r) for r in db.query(sql, [query, *params])]
+    except sqlite3.OperationalError:
+        # Not valid FTS5 syntax (a stray quote, colon or dash): search the words literally.
+        quoted = " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
+        rows = [dict(r) for r in db.query(sql, [quoted, *params])]
+    for row in rows:
+        row["footnotes"] = [
+            {"report": c["report_id"], "footnote": c["footnote"]}
+            for c in db.table("citations").rows_where(
+                "source_id = ? and removed_at is null",
+                [row["source_id"]],
+                order_by="report_id, footnote",
+            )
+            if report_id is None or c["report_id"] == report_id
+        ]
+    return rows
+
+
+def export_capture(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path:
+    """Write the newest full capture as ``index.html`` plus ``files/``, openable offline."""
+    capture = next(
+        db.table("captures").rows_where(
+            "source_id = ? and status = 'captured'", [source_id], order_by="id desc", limit=1
+        ),
+        None,
+    )
+    if capture is None:
+        raise ArchiverError("no local copy of this source yet: run `archiver capture` first")
+    resources = list(
+        db.table("capture_resources").rows_where(
+            "capture_id = ? and role != 'redirect'", [capture["id"]], order_by="id"
+        )
+    )
+    files = out_dir / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    names: dict[str, str] = {}
+    bodies: dict[str, tuple[bytes, str]] = {}
+    for resource in resources:
+        body, content_type = _payload(db, data_dir, capture["warc_path"], resource)
+        bodies[resource["url"]] = (body, content_type)
+        if resource["role"] == "requisite" and (resource["status_code"] or 0) < 400:
+            names[resource["url"]] = _file_name(
+                resource["url"], content_type, resource["payload_sha256"]
+            )
+    for url, name in names.items():
+        body, content_type = bodies[url]
+        if content_type == "text/css":
+            css = decode_html(body, None)
+            body = rewrite_css(css, url, lambda u: names.get(u or "")).encode("utf-8")
+        (files / name).write_bytes(body)
+    page = next(r for r in resources if r["role"] == "page")
+    body, content_type = bodies[page["url"]]
+    markup = decode_html(body, charset_from_content_type(content_type))
+    rewritten = rewrite_html(
+        markup, page["url"], lambda u: f"files/{names[u]}" if u in names else None
+    )
+    index = out_dir / "index.html"
+    index.write_text(_declare_utf8(rewritten), encoding="utf-8")
+    return index
+
+
+def _payload(
+    db: Database, data_dir: Path, warc_path: str, resource: dict[str, Any]
+) -> tuple[bytes, str]:
+    """A resource's body, decoded from its content encoding, read from its WARC record."""
+    offset, path = resource["record_offset"], warc_path
+    if resource["revisit_of"] is not None:
+        # The body is in the capture that first stored this payload.
+        original = next(
+            db.query(
+                "select r.record_offset, c.warc_path from capture_resources r "
+                "join captures c on c.id = r.capture_id "
+                "where r.payload_sha256 = ? and r.revisit_of is null limit 1",
+                [resource["payload_sha256"]],
+            ),
+            None,
+        )
+        if original is None:
+            return b"", resource["content_type"] or ""
+        offset, path = original["record_offset"], original["warc_path"]
+    with (data_dir / path).open("rb") as f:
+        f.seek(offset)
+        record = next(iter(ArchiveIterator(f)))
+        content_type = record.http_headers.get_header("Content-Type") or ""
+        return record.content_stream().read(), content_type
+
+
+def _file_name(url: str, content_type: str, sha256: str | None) -> str:
+    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    if not re.fullmatch(r"\.[a-z0-9]{1,5}", suffix):
+        suffix = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
+    return f"{(sha256 or 'unknown')[:16]}{suffix}"
+
+
+def _declare_utf8(markup: str) -> str:
+    """The export is written as UTF-8: say so, replacing the page's own charset declaration."""
+    tree = lxml_html.fromstring(markup)
+    for meta in tree.xpath(
+        "//meta[@charset]|//meta[translate(@http-equiv,'CONTENT-YP','content-yp')='content-type']"
+    ):
+        meta.drop_tree()
+    head = tree.find("head")
+    if head is None:
+        head = lxml_html.Element("head")
+        tree.insert(0, head)
+    head.insert(0, lxml_html.Element("meta", charset="utf-8"))
+    return str(lxml_html.tostring(tree, encoding="unicode", doctype="<!DOCTYPE html>"))
