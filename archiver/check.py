@@ -15,6 +15,7 @@ import queue
 import secrets
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,11 @@ NETWORK_DOWN_SHARE = 0.8
 MAX_RETRY_WAIT = 60.0
 DEFAULT_BACKOFF = 5.0
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+STATE_COLUMNS = (
+    "source_id", "verdict", "reason", "http_status", "final_url", "checked_at", "since",
+    "last_ok_at", "drifted", "similarity", "failures", "failing_since", "etag",
+    "last_modified", "content_type", "content_hash", "text_hash",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,22 +81,52 @@ def check_options(settings: Settings) -> CheckOptions:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
     source_id: int
     url: str
     host: str
     state: dict[str, Any] | None
+    has_reference: bool = False
     attempts: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
+class _Answer:
+    """What verdicts need of a fetch: a run keeps one per source until it ends, so no more."""
+
+    status: int | None
+    final_url: str | None
+    error_type: str | None
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    content_hash: str | None
+
+    @classmethod
+    def of(cls, result: FetchResult) -> _Answer:
+        return cls(
+            result.status,
+            result.final_url,
+            result.error_type,
+            result.headers.get("etag"),
+            result.headers.get("last-modified"),
+            result.content_type or None,
+            result.content_hash,
+        )
+
+
+@dataclass(slots=True)
 class _Done:
+    """One finished attempt, kept until the run ends: small on purpose (no page bodies)."""
+
     job: _Job
-    result: FetchResult
+    answer: _Answer
     outcome: Outcome
-    text: str | None
     checked_at: datetime
+    text: str | None = None  # main text, extracted only when the page changed
+    reference: bytes | None = None  # the first good page, compressed, to compare against later
+    row: dict[str, Any] | None = None  # the attempt as stored in `checks`, until written
 
 
 @dataclass
@@ -183,8 +219,10 @@ def _select_jobs(db: Database, report_id: str | None, url: str | None) -> list[_
         where = "s.id in (select source_id from citations where removed_at is null)"
     rows = list(
         db.query(
-            f"select s.id, s.url, s.host, st.* from sources s "
-            f"left join source_state st on st.source_id = s.id where {where} order by s.id",
+            f"select s.id, s.url, s.host, st.*, "
+            f"exists(select 1 from reference_texts r where r.source_id = s.id) as has_reference "
+            f"from sources s left join source_state st on st.source_id = s.id "
+            f"where {where} order by s.id",
             params,
         )
     )
@@ -196,6 +234,7 @@ def _select_jobs(db: Database, report_id: str | None, url: str | None) -> list[_
             url=row["url"],
             host=row["host"] or "",
             state=dict(row) if row["verdict"] is not None else None,
+            has_reference=bool(row["has_reference"]),
         )
         for row in rows
     ]
@@ -222,10 +261,10 @@ def _network_down(done: list[_Done]) -> str:
     down = [
         host
         for host, items in by_host.items()
-        if all(i.result.error_type in NETWORK_LEVEL_ERRORS for i in items)
+        if all(i.answer.error_type in NETWORK_LEVEL_ERRORS for i in items)
     ]
     if len(by_host) >= NETWORK_DOWN_MIN_HOSTS and len(down) >= NETWORK_DOWN_SHARE * len(by_host):
-        kinds = Counter(i.result.error_type for h in down for i in by_host[h])
+        kinds = Counter(i.answer.error_type for h in down for i in by_host[h])
         detail = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
         return (
             f"network looks down: {len(down)} of {len(by_host)} hosts failed at the network "
@@ -252,20 +291,21 @@ def _run_workers(
     def worker() -> None:
         while (job := work.get()) is not None:
             try:
-                item = _check_one(fetcher, job, probes, now)
+                item, result = _check_one(fetcher, job, probes, now)
             except Exception as exc:  # a bug in one check must not stop the run
-                failed = FetchResult(
+                result = FetchResult(
                     url=job.url,
                     method="GET",
                     error_type="internal_error",
                     error_message=repr(exc)[:300],
                 )
-                item = _Done(job, failed, Outcome("failing", "internal_error"), None, now())
-            retry = _retry_delay(item)
+                item = _Done(job, _Answer.of(result), Outcome("failing", "internal_error"), now())
+            retry = _retry_delay(result)
             if retry is not None and job.attempts == 1:
                 work.done(job, retry_in=retry, hold_host=retry)
                 continue
-            work.done(job, hold_host=_hold_host(item))
+            work.done(job, hold_host=_hold_host(result), contacted=result.ip is not None)
+            item.row = _check_row(run_id, item, result)
             results.put(item)
         results.put(None)
 
@@ -285,7 +325,8 @@ def _run_workers(
                 finished_workers += 1
                 continue
             done.append(item)
-            pending_rows.append(_check_row(run_id, item))
+            pending_rows.append(item.row or {})
+            item.row = None
             if len(pending_rows) >= 200:
                 _flush(db, pending_rows)
             if on_progress is not None:
@@ -304,12 +345,11 @@ def _flush(db: Database, rows: list[dict[str, Any]]) -> None:
     """Write finished attempts in one short transaction, so other writers are not held up."""
     if rows:
         with db.atomic():
-            db.table("checks").insert_all(rows)
+            _replace_rows(db, "checks", rows)
         rows.clear()
 
 
-def _check_row(run_id: int, item: _Done) -> dict[str, Any]:
-    result = item.result
+def _check_row(run_id: int, item: _Done, result: FetchResult) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "source_id": item.job.source_id,
@@ -338,7 +378,9 @@ def _check_row(run_id: int, item: _Done) -> dict[str, Any]:
     }
 
 
-def _check_one(fetcher: Fetcher, job: _Job, probes: _Probes, now: Callable[[], datetime]) -> _Done:
+def _check_one(
+    fetcher: Fetcher, job: _Job, probes: _Probes, now: Callable[[], datetime]
+) -> tuple[_Done, FetchResult]:
     """Fetch one source the cheapest reliable way and classify what came back."""
     job.attempts += 1
     state = job.state or {}
@@ -358,13 +400,20 @@ def _check_one(fetcher: Fetcher, job: _Job, probes: _Probes, now: Callable[[], d
         result = fetcher.fetch(job.url, headers=headers)
     if result.status == 304:
         verdict = state.get("verdict") or "ok"
-        return _Done(job, result, Outcome(verdict, "not_modified"), None, now())
+        return _Done(job, _Answer.of(result), Outcome(verdict, "not_modified"), now()), result
     page = _page(result)
-    outcome = classify(result, page)
-    text = page.main_text if page is not None and outcome.verdict in ("ok", "redirected") else None
-    if page is not None and text is not None and probes.looks_like_missing_page(result, page):
-        outcome, text = Outcome("soft_404", "same_as_missing_page"), None
-    return _Done(job, result, outcome, text, now())
+    done = _Done(job, _Answer.of(result), classify(result, page), now())
+    if page is None or done.outcome.verdict not in ("ok", "redirected"):
+        return done, result
+    if probes.looks_like_missing_page(result, page):
+        done.outcome = Outcome("soft_404", "same_as_missing_page")
+    elif not job.has_reference:
+        # Main-text extraction is the costly part of a check: the first good page is kept
+        # as it is, and only a page whose bytes changed is extracted and compared with it.
+        done.reference = zlib.compress(page.markup.encode("utf-8"), 1)
+    elif result.content_hash != state.get("content_hash"):
+        done.text = page.main_text
+    return done, result
 
 
 def _page(result: FetchResult) -> Page | None:
@@ -379,19 +428,19 @@ def _page(result: FetchResult) -> Page | None:
     return Page(markup)
 
 
-def _retry_delay(item: _Done) -> float | None:
+def _retry_delay(result: FetchResult) -> float | None:
     """429/503 once: wait what the host asked (bounded) and try again within this run."""
-    if item.result.status not in (429, 503):
+    if result.status not in (429, 503):
         return None
-    wait = item.result.retry_after
+    wait = result.retry_after
     if wait is None:
         return DEFAULT_BACKOFF
     return wait if wait <= MAX_RETRY_WAIT else None
 
 
-def _hold_host(item: _Done) -> float:
-    if item.result.status in (429, 503):
-        return min(item.result.retry_after or DEFAULT_BACKOFF, MAX_RETRY_WAIT)
+def _hold_host(result: FetchResult) -> float:
+    if result.status in (429, 503):
+        return min(result.retry_after or DEFAULT_BACKOFF, MAX_RETRY_WAIT)
     return 0.0
 
 
@@ -426,32 +475,46 @@ class _Probes:
 
 def _apply_verdicts(db: Database, done: list[_Done], rules: Rules, summary: CheckSummary) -> None:
     """Fold each attempt into its source's state, recording changes and drift."""
+    states: list[dict[str, Any]] = []
+    references: list[dict[str, Any]] = []
     for item in done:
-        job, result = item.job, item.result
-        previous = job.state
-        fields = next_state(previous, item.outcome, item.checked_at, rules)
+        job, answer = item.job, item.answer
+        previous = job.state or {}
+        # Start from the stored row, so every row written has every column.
+        fields = {column: previous.get(column) for column in STATE_COLUMNS}
+        fields.update(next_state(job.state, item.outcome, item.checked_at, rules))
         fields.update(
             {
                 "source_id": job.source_id,
                 "checked_at": _stamp(item.checked_at),
-                "http_status": result.status,
-                "final_url": result.final_url,
+                "http_status": answer.status,
+                "final_url": answer.final_url,
             }
         )
         if item.outcome.reason != "not_modified" and item.outcome.verdict in ("ok", "redirected"):
             fields.update(
                 {
-                    "etag": result.headers.get("etag"),
-                    "last_modified": result.headers.get("last-modified"),
-                    "content_type": result.content_type or None,
-                    "content_hash": result.content_hash,
+                    "etag": answer.etag,
+                    "last_modified": answer.last_modified,
+                    "content_type": answer.content_type,
+                    "content_hash": answer.content_hash,
                     "text_hash": _text_hash(item.text),
                 }
             )
-        if item.text is not None:
-            fields.update(_drift(db, job.source_id, item, rules))
-        db.table("source_state").upsert(fields, pk="source_id", alter=False)
-        before = (previous or {}).get("verdict") or "unchecked"
+        if item.reference is not None:
+            references.append(
+                {
+                    "source_id": job.source_id,
+                    "taken_at": _stamp(item.checked_at),
+                    "content_hash": answer.content_hash,
+                    "body": item.reference,
+                }
+            )
+            fields.update({"drifted": 0, "similarity": 1.0})
+        elif item.text is not None:
+            fields.update(_drift(db, job.source_id, item.text, rules))
+        states.append(fields)
+        before = previous.get("verdict") or "unchecked"
         if fields["verdict"] != before:
             summary.changes.append(
                 {
@@ -461,25 +524,34 @@ def _apply_verdicts(db: Database, done: list[_Done], rules: Rules, summary: Chec
                     "reason": fields["reason"],
                 }
             )
-        if fields.get("drifted") and not (previous or {}).get("drifted"):
+        if fields.get("drifted") and not previous.get("drifted"):
             summary.drifted.append(job.url)
+    _replace_rows(db, "source_state", states)
+    _replace_rows(db, "reference_texts", references)
 
 
-def _drift(db: Database, source_id: int, item: _Done, rules: Rules) -> dict[str, Any]:
-    """Compare the main text with the first good check's; the first one becomes the reference."""
-    text = item.text or ""
-    reference = next(db.table("reference_texts").rows_where("source_id = ?", [source_id]), None)
-    if reference is None:
-        db.table("reference_texts").insert(
-            {
-                "source_id": source_id,
-                "taken_at": _stamp(item.checked_at),
-                "text_hash": _text_hash(text),
-                "text": text,
-            }
+def _replace_rows(db: Database, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert or replace many rows of the same columns in one statement: thousands per run."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    sql = (
+        f"insert or replace into [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
+        f"values ({', '.join('?' for _ in columns)})"
+    )
+    db.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
+
+
+def _drift(db: Database, source_id: int, text: str, rules: Rules) -> dict[str, Any]:
+    """Compare a changed page's main text with the reference page's."""
+    reference = db.table("reference_texts").get(source_id)
+    reference_text = reference["text"]
+    if reference_text is None:
+        reference_text = Page(zlib.decompress(reference["body"]).decode("utf-8")).main_text
+        db.table("reference_texts").update(
+            source_id, {"text": reference_text, "text_hash": _text_hash(reference_text)}
         )
-        return {"drifted": 0, "similarity": 1.0}
-    score = similarity(reference["text"], text)
+    score = similarity(reference_text, text)
     return {"drifted": int(score < rules.drift_threshold), "similarity": round(score, 3)}
 
 

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -15,18 +16,18 @@ from typing import Any
 import click
 from sqlite_utils import Database
 
-from .capture import capture_options, capture_sources
-from .check import check_options, check_sources
+from .check import CheckSummary, check_options, check_sources
 from .config import Settings, load_settings
 from .db import open_db
 from .errors import ArchiverError
 from .importer import ImportResult, import_report
 from .ingest import FORMATS, iso_date, read_report
 from .ingest.csvfile import write_csv
-from .retrieve import export_capture, resolve_ref, search_text, source_copies
 from .status import STATUS_COLUMNS, citation_rows, number_ranges, report_rows
-from .verify import verify_captures
 from .version import __version__
+
+# Lines of per-source detail a command prints before pointing at `archiver status`.
+MAX_LISTED = 50
 
 
 class Context:
@@ -35,6 +36,11 @@ class Context:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._db: Database | None = None
+        self.last_check: CheckSummary | None = None
+
+    def invoke_command(self, command: click.Command, **options: Any) -> None:
+        """Run another command with its defaults, as `archiver run` strings them together."""
+        click.get_current_context().invoke(command, **options)
 
     @property
     def db(self) -> Database:
@@ -51,6 +57,9 @@ class ArchiverGroup(click.Group):
             return super().invoke(ctx)
         except ArchiverError as exc:
             raise click.ClickException(str(exc)) from exc
+        except sqlite3.Error as exc:
+            # Disk full, a locked or damaged file: say so; the transaction was rolled back.
+            raise click.ClickException(f"database error: {exc}") from exc
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -91,7 +100,10 @@ def cli(ctx: click.Context, config_path: Path | None, db: Path | None) -> None:
 @cli.command()
 @pass_context
 def run(context: Context) -> None:
-    """Run the main job: import the `citations` file (default citations.csv) and summarise."""
+    """Run the main job: import the `citations` file, check, capture, and Wayback.
+
+    When the check finds the network down, nothing further is tried and no verdict changes.
+    """
     path = context.settings.citations
     if not path.exists():
         raise ArchiverError(
@@ -99,13 +111,12 @@ def run(context: Context) -> None:
             "or set `citations` in archiver.toml or ARCHIVER_CITATIONS"
         )
     for parsed in read_report(path):
-        result = import_report(context.db, parsed, file_format="csv")
-        _print_import(result)
-    rows = report_rows(context.db)
-    click.echo(
-        f"Database {context.settings.db}: {len(rows)} report(s), "
-        f"{sum(r['citations'] for r in rows)} cited URL(s)."
-    )
+        _print_import(import_report(context.db, parsed, file_format="csv"))
+    context.invoke_command(check)
+    if context.last_check is not None and context.last_check.inconclusive:
+        click.echo("Skipping capture and Wayback: the network is unreachable from here.")
+        return
+    context.invoke_command(archive)
 
 
 @cli.command(name="import")
@@ -225,6 +236,7 @@ def check(context: Context, report_id: str | None, url: str | None, as_json: boo
             url=url,
             on_progress=on_progress,
         )
+    context.last_check = summary
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
         return
@@ -235,8 +247,15 @@ def check(context: Context, report_id: str | None, url: str | None, as_json: boo
         click.echo(
             f"Checked {summary.checked} source(s) in {time.monotonic() - started:.1f} s: {counts}."
         )
-    for change in summary.changes:
+    # A first check of everything is one change per source: list what changed from a verdict.
+    changes = [c for c in summary.changes if c["from"] != "unchecked"]
+    first = len(summary.changes) - len(changes)
+    if first:
+        click.echo(f"  {first} source(s) checked for the first time")
+    for change in changes[:MAX_LISTED]:
         click.echo(f"  {change['url']}: {change['from']} → {change['to']} ({change['reason']})")
+    if len(changes) > MAX_LISTED:
+        click.echo(f"  … and {len(changes) - MAX_LISTED} more changes: see `archiver status`")
     for url_ in summary.drifted:
         click.echo(f"  {url_}: drifted (its text changed since the first check)")
 
@@ -254,6 +273,8 @@ def capture(
 
     Example: archiver capture --report odf-2018-kazakhstan-dck
     """
+    from .capture import capture_options, capture_sources  # on demand: warcio
+
     if report_id and url:
         raise click.UsageError("give --report or --url, not both")
     with _progress("Capturing") as on_progress:
@@ -289,6 +310,8 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
 
     Example: archiver search "синими шарами" --report odf-2018-kazakhstan-dck
     """
+    from .retrieve import search_text
+
     rows = search_text(context.db, query, report_id)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -313,6 +336,8 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool) -> Non
 
     Example: archiver get 14 --report odf-2018-kazakhstan-dck --json
     """
+    from .retrieve import resolve_ref, source_copies
+
     found = [
         source_copies(context.db, source_id, context.settings.data_dir)
         for source_id in resolve_ref(context.db, ref, report_id)
@@ -345,6 +370,8 @@ def export(context: Context, ref: str, directory: Path, report_id: str | None) -
 
     Example: archiver export https://rus.azattyq.org/a/29115065.html ./fn14
     """
+    from .retrieve import export_capture, resolve_ref
+
     source_ids = resolve_ref(context.db, ref, report_id)
     for n, source_id in enumerate(source_ids):
         target = directory if len(source_ids) == 1 else directory / str(n + 1)
@@ -361,6 +388,8 @@ def verify(context: Context, report_id: str | None, as_json: bool) -> None:
 
     Example: archiver verify
     """
+    from .verify import verify_captures
+
     result = verify_captures(context.db, context.settings.data_dir, report_id)
     if as_json:
         click.echo(
@@ -383,6 +412,66 @@ def verify(context: Context, report_id: str | None, as_json: bool) -> None:
         )
     if not result.ok:
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--report", "report_id", help="Only the sources this report cites.")
+@click.option("--url", help="Only this cited URL.")
+@click.option("--lookup-only", is_flag=True, help="Find existing copies; save nothing.")
+@click.option("--save-only", is_flag=True, help="Save what needs saving; no new lookups.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
+@pass_context
+def wayback(
+    context: Context,
+    report_id: str | None,
+    url: str | None,
+    lookup_only: bool,
+    save_only: bool,
+    as_json: bool,
+) -> None:
+    """Find each source's Wayback Machine copy nearest its citation date, and save new ones.
+
+    Saving needs archive.org keys (wayback_access_key, wayback_secret_key); without them only
+    lookups run. Calls stay within the Archive's rate limits and pause after a 429.
+
+    Example: archiver wayback --report odf-2018-kazakhstan-dck --lookup-only
+    """
+    from .wayback import wayback_options
+    from .wayback_save import lookup_and_save
+
+    if lookup_only and save_only:
+        raise click.UsageError("give --lookup-only or --save-only, not both")
+    if report_id and url:
+        raise click.UsageError("give --report or --url, not both")
+    with _progress("Wayback") as on_progress:
+        summary = lookup_and_save(
+            context.db,
+            wayback_options(context.settings),
+            report_id=report_id,
+            url=url,
+            do_lookup=not save_only,
+            do_save=not lookup_only,
+            on_progress=on_progress,
+        )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(
+        f"Wayback: looked up {summary.looked_up}, {summary.found} with a copy near their date; "
+        f"{summary.message}."
+    )
+
+
+@cli.command()
+@click.option("--report", "report_id", help="Only the sources this report cites.")
+@pass_context
+def archive(context: Context, report_id: str | None) -> None:
+    """Capture local copies and look up / save Wayback copies, one after the other.
+
+    Example: archiver archive --report odf-2018-kazakhstan-dck
+    """
+    context.invoke_command(capture, report_id=report_id)
+    context.invoke_command(wayback, report_id=report_id)
 
 
 @contextlib.contextmanager
@@ -459,6 +548,8 @@ def reports(context: Context, as_json: bool) -> None:
 def settings(context: Context) -> None:
     """Show every setting's current value, and the variable that overrides it."""
     for key, value in context.settings.as_dict().items():
+        if Settings.is_secret(key) and value:
+            value = "*** (set)"
         click.echo(f"{key} = {value}    # ARCHIVER_{key.upper()}: {Settings.help(key)}")
 
 

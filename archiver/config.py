@@ -20,8 +20,9 @@ CONFIG_FILENAME = "archiver.toml"
 ENV_PREFIX = "ARCHIVER_"
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    """A setting's default and help; a secret one is left out of repr and shown masked."""
+    return field(default=default, repr=not secret, metadata={"help": help, "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,23 @@ class Settings:
     requisite_budget_bytes: int = _setting(
         10_000_000, "most bytes of requisites captured with one page"
     )
+    wayback_url: str = _setting(
+        "https://web.archive.org", "Wayback Machine: save, status, CDX and playback hang off it"
+    )
+    wayback_availability_url: str = _setting(
+        "https://archive.org/wayback/available", "Wayback availability API"
+    )
+    wayback_access_key: str = _setting(
+        "", "archive.org S3-like access key, needed to save pages", secret=True
+    )
+    wayback_secret_key: str = _setting(
+        "", "archive.org S3-like secret key, needed to save pages", secret=True
+    )
+    wayback_save_within: float = _setting(
+        30.0, "days: a source with a Wayback capture this recent is not saved again"
+    )
+    wayback_saves_per_minute: float = _setting(10.0, "Save Page Now requests per minute")
+    wayback_lookups_per_minute: float = _setting(20.0, "CDX and availability requests per minute")
 
     @classmethod
     def names(cls) -> list[str]:
@@ -66,6 +84,10 @@ class Settings:
     @classmethod
     def help(cls, key: str) -> str:
         return str(next(f for f in dataclasses.fields(cls) if f.name == key).metadata["help"])
+
+    @classmethod
+    def is_secret(cls, key: str) -> bool:
+        return bool(next(f for f in dataclasses.fields(cls) if f.name == key).metadata["secret"])
 
     def as_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.names()}
@@ -153,6 +175,10 @@ _BOUNDS = (
     ("drift_threshold", 0.0, 1.0),
     ("max_capture_bytes", 1024, None),
     ("requisite_budget_bytes", 0, None),
+    ("wayback_save_within", 0.0, None),
+    # The Archive's documented limits are about 12 saves and 30 lookups a minute.
+    ("wayback_saves_per_minute", 0.1, 12.0),
+    ("wayback_lookups_per_minute", 0.1, 30.0),
 )
 
 
@@ -162,6 +188,11 @@ def _validate(settings: Settings) -> None:
         if value < low or (high is not None and value > high):
             allowed = f"at least {low}" if high is None else f"between {low} and {high}"
             raise ConfigError(f"setting {key} = {value} is out of range: must be {allowed}")
-    for url in settings.canary_urls:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"setting canary_urls: {url!r} is not an http(s) URL")
+    for key, urls in (
+        ("canary_urls", settings.canary_urls),
+        ("wayback_url", (settings.wayback_url,)),
+        ("wayback_availability_url", (settings.wayback_availability_url,)),
+    ):
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"setting {key}: {url!r} is not an http(s) URL")

@@ -9,9 +9,12 @@ Tables (plain names, foreign keys and indexes, so the file reads well in Dataset
 - ``imports``: one row per import of a report file, with its counts and warnings.
 - ``check_runs``, ``checks``: every run of the link checker and every attempt it made.
 - ``source_state``: each checked source's current verdict and what it rests on.
-- ``reference_texts``: the main text of each source's first good check, to detect drift.
+- ``reference_texts``: each source's first good page (compressed) and, once a later check
+  found it changed, its main text: what drift is measured against.
 - ``captures``, ``capture_resources``, ``warc_files``, ``capture_texts`` (with FTS5): local
   copies, every exchange stored in them, the WARC files with their hashes, and searchable text.
+- ``wayback_snapshots``, ``wayback_state``, ``wayback_saves``, ``wayback_pauses``: copies in
+  the Wayback Machine, the nearest and newest per source, Save Page Now jobs, rate-limit pauses.
 
 Later stages add their own tables with further migrations; they do not rewrite these.
 """
@@ -197,7 +200,14 @@ def m002_checks(db: Database) -> None:
     )
     db.table("source_state").create_index(["verdict"])
     db.table("reference_texts").create(
-        {"source_id": int, "taken_at": str, "text_hash": str, "text": str},
+        {
+            "source_id": int,
+            "taken_at": str,
+            "content_hash": str,
+            "body": bytes,
+            "text_hash": str,
+            "text": str,
+        },
         pk="source_id",
         foreign_keys=[("source_id", "sources", "id")],
     )
@@ -271,3 +281,11 @@ def m003_captures(db: Database) -> None:
     db.table("capture_texts").enable_fts(
         ["title", "text"], fts_version="FTS5", tokenize="unicode61", create_triggers=True
     )
+
+
+@migrations()
+def m004_wayback(db: Database) -> None:
+    """Wayback Machine: snapshots found, nearest and newest copies, saves, pauses."""
+    from .wayback import migrate
+
+    migrate(db)

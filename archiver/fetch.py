@@ -50,7 +50,7 @@ class FetchLimits:
     allow_private_networks: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class FetchResult:
     """What one fetch saw: the final answer, the redirect chain, and the body as far as read."""
 
@@ -163,7 +163,7 @@ class Fetcher:
             # Settings come from archiver's own settings only: no proxies or .netrc credentials
             # picked up from the environment and sent to cited sites.
             session.trust_env = False
-            adapter = guard.GuardedAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
+            adapter = guard.GuardedAdapter(pool_connections=256, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update(
@@ -268,7 +268,8 @@ class Fetcher:
         except Exception as exc:  # every transport failure becomes data; see _classify
             result.error_type, result.error_message = _classify(exc, started, limits.timeout)
         finally:
-            guard.watchdog.cancel(guard.context.watches)
+            for watch in guard.context.watches:
+                watch.done = True
             result.ip = guard.context.peer
             result.tls_cert = guard.context.tls_cert
             result.tls_cert_der = guard.context.tls_cert_der

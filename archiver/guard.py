@@ -19,6 +19,7 @@ import contextlib
 import heapq
 import ipaddress
 import itertools
+import queue
 import socket
 import threading
 import time
@@ -53,7 +54,7 @@ class _RequestContext(threading.local):
     def __init__(self) -> None:
         self.allow_private = True
         self.deadline: float | None = None
-        self.watches: list[int] = []
+        self.watches: list[_Watch] = []
         self.peer: str | None = None
         self.tls_cert: dict[str, Any] | None = None
         self.tls_cert_der: bytes | None = None
@@ -62,52 +63,64 @@ class _RequestContext(threading.local):
 context = _RequestContext()
 
 
+class _Watch:
+    """One socket under one request's deadline; ``done`` once the request finished."""
+
+    __slots__ = ("deadline", "done", "sock")
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.done = False
+
+
 class _Watchdog:
-    """One thread that shuts down sockets whose request deadline has passed."""
+    """One thread that shuts down sockets whose request deadline has passed.
+
+    Workers never take a lock here: a new watch goes through a SimpleQueue and finishing one
+    is a flag; the thread looks every TICK seconds, so deadlines hold to within a TICK.
+    """
+
+    TICK = 0.2
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, socket.socket]] = []
-        self._cancelled: set[int] = set()
-        self._ids = itertools.count()
+        self._incoming: queue.SimpleQueue[_Watch] = queue.SimpleQueue()
+        self._start = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def watch(self, sock: socket.socket, deadline: float) -> int:
-        with self._cond:
-            watch_id = next(self._ids)
-            heapq.heappush(self._heap, (deadline, watch_id, sock))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="archiver-watchdog")
-                self._thread.daemon = True
-                self._thread.start()
-            self._cond.notify()
-            return watch_id
-
-    def cancel(self, watch_ids: list[int]) -> None:
-        with self._cond:
-            self._cancelled.update(watch_ids)
+    def watch(self, sock: socket.socket, deadline: float) -> _Watch:
+        if self._thread is None:
+            with self._start:
+                if self._thread is None:
+                    thread = threading.Thread(target=self._run, name="archiver-watchdog")
+                    thread.daemon = True
+                    thread.start()
+                    self._thread = thread
+        entry = _Watch(sock, deadline)
+        self._incoming.put(entry)
+        return entry
 
     def _run(self) -> None:
-        with self._cond:
-            while True:
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                deadline, watch_id, sock = self._heap[0]
-                if watch_id in self._cancelled:
-                    heapq.heappop(self._heap)
-                    self._cancelled.discard(watch_id)
-                    continue
-                wait = deadline - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                heapq.heappop(self._heap)
-                # The plain socket's shutdown, not SSLSocket's: it must not touch TLS state that
-                # the worker thread is using; it only makes the worker's read return. OSError:
-                # its owner closed it already.
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        pending: list[tuple[float, int, _Watch]] = []
+        order = itertools.count()
+        while True:
+            try:
+                entry = self._incoming.get(timeout=self.TICK)
+                heapq.heappush(pending, (entry.deadline, next(order), entry))
+                while True:
+                    entry = self._incoming.get_nowait()
+                    heapq.heappush(pending, (entry.deadline, next(order), entry))
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            while pending and (pending[0][2].done or pending[0][0] <= now):
+                _, _, entry = heapq.heappop(pending)
+                if not entry.done:
+                    # The plain socket's shutdown, not SSLSocket's: it must not touch TLS state
+                    # the worker is using; it only makes the worker's read return. OSError:
+                    # its owner closed it already.
+                    with contextlib.suppress(OSError):
+                        socket.socket.shutdown(entry.sock, socket.SHUT_RDWR)
 
 
 watchdog = _Watchdog()

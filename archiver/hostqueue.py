@@ -85,10 +85,19 @@ class HostQueue(Generic[T]):
                 else:
                     self._cond.wait()
 
-    def done(self, item: T, *, retry_in: float | None = None, hold_host: float = 0.0) -> None:
+    def done(
+        self,
+        item: T,
+        *,
+        retry_in: float | None = None,
+        hold_host: float = 0.0,
+        contacted: bool = True,
+    ) -> None:
         """Release the item's slot; ``retry_in`` puts it back to start again after that long.
 
         hold_host: keep the whole host idle for this many seconds (it asked us to back off).
+        contacted: False when no connection was made (DNS failed, say): politeness toward a
+        host we never reached needs no delay.
         """
         with self._cond:
             name = self._host_of(item)
@@ -96,12 +105,14 @@ class HostQueue(Generic[T]):
             host.active -= 1
             self._active -= 1
             now = time.monotonic()
+            if not contacted:
+                host.next_start = min(host.next_start, now)
             pause = max(hold_host, retry_in or 0.0)
             host.next_start = max(host.next_start, now + pause)
             if retry_in is not None:
                 host.pending.appendleft(item)
-            if host.scheduled and pause:
-                # Already queued with an earlier start: queue again at the later one.
+            if host.scheduled and (pause or not contacted):
+                # Already queued for another start time: queue again at the new one.
                 self._ready = [entry for entry in self._ready if entry[2] != name]
                 heapq.heapify(self._ready)
                 host.scheduled = False

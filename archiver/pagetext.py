@@ -8,10 +8,14 @@ makes "the text changed" mean the article changed, not the sidebar.
 from __future__ import annotations
 
 import codecs
+import html
 import logging
 import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-import trafilatura
 from charset_normalizer import from_bytes
 from lxml import html as lxml_html
 
@@ -98,33 +102,72 @@ def charset_from_content_type(content_type: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_H1 = re.compile(r"<h1[^>]*>(.*?)</h1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+_PASSWORD_INPUT = re.compile(r"<input\b[^>]*\btype\s*=\s*[\"']?password", re.IGNORECASE)
+
+
+def _inline_text(fragment: str) -> str:
+    return " ".join(html.unescape(_TAG.sub(" ", fragment)).split())
+
+
+# Parsing a whole page builds a tree many times its size and holds the GIL anyway. Doing it in
+# two dedicated threads, not in every worker, bounds memory: the C allocator keeps an arena
+# per thread, and each arena grows to the largest tree its thread ever built.
+_ON_PARSER = threading.local()
+
+
+def _mark_parser_thread() -> None:
+    _ON_PARSER.active = True
+
+
+_PARSERS = ThreadPoolExecutor(
+    max_workers=2, thread_name_prefix="archiver-parse", initializer=_mark_parser_thread
+)
+T = TypeVar("T")
+
+
+def heavy_parse(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a whole-document parse on one of the two parsing threads and wait for it."""
+    if getattr(_ON_PARSER, "active", False):
+        return function(*args, **kwargs)  # already on one: waiting for another would deadlock
+    return _PARSERS.submit(function, *args, **kwargs).result()
+
+
 class Page:
-    """An HTML page's text as the checks need it: title, headings, main text, login form."""
+    """An HTML page as the checks need it: title, main heading, login form, main text.
+
+    Title, heading and login form are read with cheap patterns; the full parse and the
+    main-text extraction happen only when something asks for them (drift, templates).
+    """
 
     def __init__(self, markup: str) -> None:
         self.markup = markup
-        try:
-            tree = lxml_html.fromstring(markup or "<html></html>")
-        except (ValueError, lxml_html.etree.ParserError):
-            tree = lxml_html.fromstring("<html></html>")
-        self.title = " ".join(" ".join(tree.xpath("//title//text()")).split())
-        self.headings = " ".join(" ".join(tree.xpath("//h1//text()")).split())
-        self.has_password_field = bool(tree.xpath("//input[@type='password']"))
-        self._tree = tree
+        title = _TITLE.search(markup)
+        self.title = _inline_text(title.group(1)) if title else ""
+        heading = _H1.search(markup)
+        self.headings = _inline_text(heading.group(1)) if heading else ""
+        self.has_password_field = bool(_PASSWORD_INPUT.search(markup))
         self._main_text: str | None = None
 
     @property
     def main_text(self) -> str:
         """The article text without navigation and boilerplate (falls back to all body text)."""
         if self._main_text is None:
-            extracted = trafilatura.extract(
-                self.markup, favor_recall=True, include_comments=False, deduplicate=False
+            # fast: no second opinion from readability/jusText, which triples the cost for
+            # what drift and template comparison need (the same extraction every time).
+            import trafilatura  # slow to import; a check that never extracts never pays it
+
+            extracted = heavy_parse(
+                trafilatura.extract,
+                self.markup,
+                fast=True,
+                favor_recall=True,
+                include_comments=False,
+                deduplicate=False,
             )
-            if not extracted:
-                for bad in self._tree.xpath("//script|//style|//noscript|//template"):
-                    bad.drop_tree()
-                extracted = " ".join(self._tree.text_content().split())
-            self._main_text = extracted
+            self._main_text = extracted or heavy_parse(_all_text, self.markup)
         return self._main_text
 
     @property
@@ -136,6 +179,22 @@ class Page:
     def is_login_wall(self) -> bool:
         """A password form with little else: the content is behind a login."""
         return self.has_password_field and len(_WORD.findall(self.main_text)) < 120
+
+
+def parse_html(markup: str) -> Any:
+    """An lxml tree of any markup, however broken (an empty document at worst)."""
+    try:
+        return lxml_html.fromstring(markup or "<html></html>")
+    except (ValueError, lxml_html.etree.ParserError):
+        return lxml_html.fromstring("<html></html>")
+
+
+def _all_text(markup: str) -> str:
+    """Every visible word, for pages where main-text extraction finds nothing."""
+    tree = parse_html(markup)
+    for bad in tree.xpath("//script|//style|//noscript|//template"):
+        bad.drop_tree()
+    return " ".join(tree.text_content().split())
 
 
 def is_login_url(url: str) -> bool:
@@ -210,10 +269,17 @@ def page_metadata(page: Page, url: str, content_language: str | None) -> dict[st
     The date comes only from explicit markup (meta tags, JSON-LD, time elements), not from a
     guess over the text: a wrong publication date is worse than none in evidence.
     """
+
+    return heavy_parse(_metadata, page, url, content_language)
+
+
+def _metadata(page: Page, url: str, content_language: str | None) -> dict[str, str | None]:
+    import trafilatura
+
     document = trafilatura.extract_metadata(
         page.markup, default_url=url, extensive=False, date_config={"extensive_search": False}
     )
-    tree = page._tree
+    tree = parse_html(page.markup)
     lang = next(iter(tree.xpath("/html/@lang")), None) or content_language
     canonical = next(iter(tree.xpath("//link[@rel='canonical']/@href")), None)
     return {

@@ -12,6 +12,8 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import html as lxml_html
 
+from .pagetext import heavy_parse, parse_html
+
 # (xpath, attribute) pairs naming one requisite each; srcset lists several.
 _SINGLE = (
     ("//img[@src]", "src"),
@@ -36,10 +38,11 @@ def _usable(base: str, ref: str) -> str | None:
 
 def html_requisites(markup: str, page_url: str) -> list[str]:
     """Requisite URLs of an HTML page, in document order, without duplicates."""
-    try:
-        tree = lxml_html.fromstring(markup)
-    except (ValueError, lxml_html.etree.ParserError):
-        return []
+    return heavy_parse(_requisites_in, markup, page_url)
+
+
+def _requisites_in(markup: str, page_url: str) -> list[str]:
+    tree = parse_html(markup)
     base = page_url
     for href in tree.xpath("//base/@href")[:1]:
         base = urljoin(page_url, str(href))

@@ -18,6 +18,7 @@ from .pagetext import charset_from_content_type, decode_html
 from .requisites import rewrite_css, rewrite_html
 from .status import require_report
 from .urls import canonical_url
+from .wayback import copies, nearest_copy
 
 
 def resolve_ref(db: Database, ref: str, report_id: str | None) -> list[int]:
@@ -97,6 +98,8 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
         "citations": citations,
         "local": local,
         "captures": captures,
+        "wayback": nearest_copy(db, source_id),
+        "wayback_copies": copies(db, source_id),
     }
 
 

@@ -22,7 +22,8 @@ def require_report(db: Database, report_id: str) -> None:
 
 
 def citation_rows(db: Database, report_id: str | None = None) -> list[dict[str, Any]]:
-    """One row per current (not removed) citation, in report and footnote order."""
+    """One row per current (not removed) citation, in report and footnote order, with the
+    source's verdict and its Wayback Machine copies."""
     where = "where c.removed_at is null"
     params: list[Any] = []
     if report_id is not None:
@@ -33,13 +34,20 @@ def citation_rows(db: Database, report_id: str | None = None) -> list[dict[str, 
         select c.report_id as report, c.footnote, c.position, c.url,
                coalesce(st.verdict, 'unchecked') as verdict, st.reason, st.http_status,
                st.final_url, st.checked_at, st.since, st.last_ok_at,
-               coalesce(st.drifted, 0) as drifted, s.canonical_url, c.context, c.accessed
+               coalesce(st.drifted, 0) as drifted, s.canonical_url, c.context, c.accessed,
+               c.source_id
         from citations c join sources s on s.id = c.source_id
         left join source_state st on st.source_id = s.id
         {where}
         order by c.report_id, c.footnote, c.position
     """
-    return [dict(row) for row in db.query(sql, params)]
+    rows = [dict(row) for row in db.query(sql, params)]
+    from .wayback import wayback_status
+
+    wayback = wayback_status(db, sorted({row["source_id"] for row in rows}))
+    for row in rows:
+        row.update(wayback[row.pop("source_id")])
+    return rows
 
 
 def report_rows(db: Database) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ HARD_ERRORS = frozenset(
 BLOCKING_STATUS = {401: "http_401", 403: "http_403", 407: "http_407", 451: "http_451"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What one attempt says: an outcome word, why, and whether a failure is hard evidence."""
 

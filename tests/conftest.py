@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlite_utils import Database
 from testweb import tls_web, web, web2  # noqa: F401 - fixtures for every test module
+from wayback_standin import wayback_fixture  # noqa: F401 - the `wayback` fixture
 
 from archiver.cli import cli
 from archiver.db import open_db
