@@ -1,7 +1,6 @@
-"""The long-running service entry point: ``python scheduler.py``.
+"""The long-running service entry point: ``python scheduler.py`` is ``archiver schedule``.
 
-Scheduled checking, capture and Wayback runs arrive with their own stages; until then this runs
-the main job (``archiver run``) once; global options (``--db``, ``--config``) work as in the CLI.
+Global options (``--db``, ``--config``) work as in the CLI; the jobs live in archiver.schedule.
 """
 
 import sys
@@ -9,4 +8,4 @@ import sys
 from archiver.cli import cli
 
 if __name__ == "__main__":
-    cli([*sys.argv[1:], "run"], prog_name="scheduler.py")
+    cli([*sys.argv[1:], "schedule"], prog_name="scheduler.py")

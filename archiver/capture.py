@@ -31,7 +31,7 @@ from sqlite_utils import Database
 from .config import Settings
 from .errors import ArchiverError
 from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
-from .hostqueue import HostQueue
+from .hostqueue import ABANDON, Collector, HostQueue
 from .pagetext import Page, charset_from_content_type, decode_html, page_metadata
 from .requisites import css_requisites, html_requisites
 from .status import require_report
@@ -182,8 +182,13 @@ def capture_sources(
     url: str | None = None,
     force: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> CaptureSummary:
-    """Capture the selected sources: new ones and changed ones, or all of them with ``force``."""
+    """Capture the selected sources: new ones and changed ones, or all of them with ``force``.
+
+    stop: once set, no further capture starts; captures still in flight after ``STOP_GRACE``
+    seconds are abandoned (nothing of them is stored) and taken up by the next run.
+    """
     jobs = _select(db, report_id, url, force)
     summary = CaptureSummary(selected=len(jobs))
     if not jobs:
@@ -220,9 +225,12 @@ def capture_sources(
     for thread in threads:
         thread.start()
     finished, network_failures = 0, 0
+    collect = Collector(results, work, stop)
     try:
         while finished < len(threads):
-            record = results.get()
+            record = collect.next()
+            if record is ABANDON:
+                break
             if record is None:
                 finished += 1
                 continue

@@ -17,7 +17,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +28,7 @@ from sqlite_utils import Database
 from .config import Settings
 from .errors import ArchiverError
 from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
-from .hostqueue import HostQueue
+from .hostqueue import ABANDON, Collector, HostQueue
 from .pagetext import Page, charset_from_content_type, decode_html, same_template, similarity
 from .status import require_report
 from .verdicts import Outcome, Rules, classify, next_state
@@ -140,6 +140,7 @@ class CheckSummary:
     verdicts: dict[str, int] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)
     drifted: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,12 +152,21 @@ def check_sources(
     *,
     report_id: str | None = None,
     url: str | None = None,
+    source_ids: Sequence[int] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    stop: threading.Event | None = None,
 ) -> CheckSummary:
-    """Check the sources of one report, one URL, or all; record attempts; update verdicts."""
-    jobs = _select_jobs(db, report_id, url)
-    scope = f"report {report_id}" if report_id else f"url {url}" if url else "all sources"
+    """Check the sources of one report, one URL, or all; record attempts; update verdicts.
+
+    source_ids: only these (still cited) sources, as the scheduler picks those due.
+    stop: once set, no further source is started; what completed within ``STOP_GRACE`` seconds
+    counts like a whole run (verdicts applied unless it looks like a network outage), the
+    rest is left for the next run.
+    """
+    jobs = _select_jobs(db, report_id, url, source_ids)
+    scope = "all sources" if source_ids is None else f"{len(jobs)} due source(s)"
+    scope = f"report {report_id}" if report_id else f"url {url}" if url else scope
     started = now()
     run_id = int(
         db.table("check_runs")
@@ -170,17 +180,21 @@ def check_sources(
             done: list[_Done] = []
             message = f"network looks down: {canary_failure}; no source was checked"
         else:
-            done = _run_workers(db, fetcher, jobs, options, run_id, on_progress, now)
+            done = _run_workers(db, fetcher, jobs, options, run_id, on_progress, now, stop)
             message = _network_down(done)
     finally:
         fetcher.close()
     inconclusive = bool(message)
+    interrupted = stop is not None and stop.is_set() and len(done) < len(jobs)
     summary = CheckSummary(
         run_id=run_id,
         checked=len(done),
         inconclusive=inconclusive,
         message=message or f"checked {len(done)} source(s)",
+        interrupted=interrupted,
     )
+    if interrupted:
+        summary.message += f"; interrupted, {len(jobs) - len(done)} left for the next run"
     with db.atomic():
         if inconclusive:
             if done:
@@ -203,9 +217,17 @@ def check_sources(
     return summary
 
 
-def _select_jobs(db: Database, report_id: str | None, url: str | None) -> list[_Job]:
+def _select_jobs(
+    db: Database, report_id: str | None, url: str | None, source_ids: Sequence[int] | None
+) -> list[_Job]:
     where, params = "1 = 1", []
-    if report_id is not None:
+    if source_ids is not None:
+        where = (
+            "s.id in (select value from json_each(?)) "
+            "and s.id in (select source_id from citations where removed_at is null)"
+        )
+        params = [json.dumps(list(source_ids))]
+    elif report_id is not None:
         require_report(db, report_id)
         where = (
             "s.id in (select source_id from citations where report_id = ? and removed_at is null)"
@@ -281,6 +303,7 @@ def _run_workers(
     run_id: int,
     on_progress: Callable[[int, int], None] | None,
     now: Callable[[], datetime],
+    stop: threading.Event | None,
 ) -> list[_Done]:
     work: HostQueue[_Job] = HostQueue(
         jobs, lambda j: j.host, options.per_host_concurrency, options.per_host_delay
@@ -318,9 +341,12 @@ def _run_workers(
     done: list[_Done] = []
     pending_rows: list[dict[str, Any]] = []
     finished_workers = 0
+    collect = Collector(results, work, stop)
     try:
         while finished_workers < len(threads):
-            item = results.get()
+            item = collect.next()
+            if item is ABANDON:
+                break
             if item is None:
                 finished_workers += 1
                 continue
@@ -336,8 +362,9 @@ def _run_workers(
         raise
     finally:
         _flush(db, pending_rows)
-    for thread in threads:
-        thread.join()
+    if finished_workers == len(threads):
+        for thread in threads:
+            thread.join()
     return done
 
 

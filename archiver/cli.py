@@ -110,13 +110,34 @@ def run(context: Context) -> None:
             f"{path}: citations file not found; run from the project folder, "
             "or set `citations` in archiver.toml or ARCHIVER_CITATIONS"
         )
+    from .report import source_states
+
     for parsed in read_report(path):
         _print_import(import_report(context.db, parsed, file_format="csv"))
+    before = source_states(context.db)
     context.invoke_command(check)
     if context.last_check is not None and context.last_check.inconclusive:
         click.echo("Skipping capture and Wayback: the network is unreachable from here.")
-        return
-    context.invoke_command(archive)
+    else:
+        context.invoke_command(archive)
+    _print_changes(before, source_states(context.db))
+
+
+def _print_changes(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
+    """The main job's last words: what changed since the run began, in one line and a list."""
+    from .report import changes
+
+    found = changes(before, after)
+    click.echo(
+        "Since the last run: "
+        + ", ".join(f"{len(urls)} {kind.replace('_', ' ')}" for kind, urls in found.items())
+        + "."
+    )
+    for kind, urls in found.items():
+        if kind == "newly_archived":
+            continue  # good news needs no list
+        for url in urls[:MAX_LISTED]:
+            click.echo(f"  {kind.replace('_', ' ')}: {url}")
 
 
 @cli.command(name="import")
@@ -327,21 +348,29 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
 @click.argument("ref")
 @click.option("--report", "report_id", help="The report whose footnote REF is.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--open", "open_", is_flag=True, help="Open the best copy in a browser.")
 @pass_context
-def get(context: Context, ref: str, report_id: str | None, as_json: bool) -> None:
+def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_: bool) -> None:
     """Show what is stored for one source: REF is a URL, or a footnote number with --report.
 
     --json prints an object with url, verdict, local ({path, sha256, captured_at, warc} or
-    null) and every capture; a footnote citing two URLs prints a list of two.
+    null), every capture, `copies` (most useful first: live, wayback_nearest, wayback_newest,
+    local) and `best`; a footnote citing two URLs prints a list of two.
 
-    Example: archiver get 14 --report odf-2018-kazakhstan-dck --json
+    Example: archiver get 14 --report odf-2018-kazakhstan-dck --open
     """
-    from .retrieve import resolve_ref, source_copies
+    from .retrieve import open_best, resolve_ref, source_copies
 
+    source_ids = resolve_ref(context.db, ref, report_id)
     found = [
-        source_copies(context.db, source_id, context.settings.data_dir)
-        for source_id in resolve_ref(context.db, ref, report_id)
+        source_copies(context.db, source_id, context.settings.data_dir) for source_id in source_ids
     ]
+    if open_:
+        for source_id, item in zip(source_ids, found, strict=True):
+            opened = open_best(context.db, source_id, item, context.settings.data_dir)
+            click.echo(
+                f"Opened {opened}" if opened else f"{item['url']}: no copy to open", err=True
+            )
     if as_json:
         click.echo(json.dumps(found[0] if len(found) == 1 else found, ensure_ascii=False, indent=2))
         return
@@ -358,6 +387,10 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool) -> Non
             )
         else:
             click.echo("  local copy: none yet (archiver capture)")
+        for copy in item["copies"]:
+            where = copy.get("url") or copy.get("path")
+            when = copy.get("timestamp") or copy.get("captured_at") or ""
+            click.echo(f"  {copy['kind']}: {where} {when}".rstrip())
 
 
 @cli.command()
@@ -518,6 +551,46 @@ def status(context: Context, report_id: str | None, output_format: str) -> None:
 
 
 @cli.command()
+@click.option("--report", "report_id", help="Only this report.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["md", "html", "csv", "json"]),
+    default="md",
+    show_default=True,
+)
+@click.option(
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    help="File to write (default: standard output).",
+)
+@click.option(
+    "--annotated", is_flag=True, help="Write the footnotes with archive links (md or html)."
+)
+@pass_context
+def report(
+    context: Context, report_id: str | None, output_format: str, output: Any, annotated: bool
+) -> None:
+    """Report which cited sources are broken and what to use instead; counts match `status`.
+
+    --annotated writes the footnotes ready to publish, each URL followed by its Wayback copy
+    (HTML: Robust Links, data-versionurl and data-versiondate).
+
+    Example: archiver report --report odf-2018-dck --format html --output report.html
+    """
+    from .report import annotated as annotated_footnotes
+    from .report import build_report, render
+
+    if annotated and output_format not in ("md", "html"):
+        raise click.UsageError("--annotated writes md or html")
+    data = build_report(context.db, report_id)
+    output.write(
+        annotated_footnotes(data, output_format) if annotated else render(data, output_format)
+    )
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 def reports(context: Context, as_json: bool) -> None:
@@ -551,6 +624,48 @@ def settings(context: Context) -> None:
         if Settings.is_secret(key) and value:
             value = "*** (set)"
         click.echo(f"{key} = {value}    # ARCHIVER_{key.upper()}: {Settings.help(key)}")
+
+
+@cli.command()
+@click.option("--list", "list_jobs", is_flag=True, help="List the jobs and their next run times.")
+@pass_context
+def schedule(context: Context, list_jobs: bool) -> None:
+    """Run the scheduler (the long-running service; same as `python scheduler.py`): import,
+    check and capture, Wayback and verify on their cadences, until SIGTERM or Ctrl-C.
+
+    One scheduler per database: a second one says so and exits with status 1.
+
+    Example: archiver schedule --list
+    """
+    from .schedule import job_rows, serve
+
+    if list_jobs:
+        rows = job_rows(context.settings)
+        for row in rows:
+            row["next_run"] = row["next_run"] or "not scheduled yet (starts with the scheduler)"
+        _print_table(rows, ("job", "every", "next_run"))
+        return
+    serve(context.settings)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def runs(context: Context, limit: int, as_json: bool) -> None:
+    """List the scheduler's past job runs, newest first: start, end, status, counts, error.
+
+    Example: archiver runs --limit 5
+    """
+    from .schedule import run_rows
+
+    rows = run_rows(context.db, limit)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        row["counts"] = " ".join(f"{k}={v}" for k, v in row["counts"].items())
+    _print_table(rows, ("id", "job", "started_at", "finished_at", "status", "counts", "error"))
 
 
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cadence import validate_cadences
 from .errors import ConfigError
 from .version import __version__
 
@@ -76,6 +77,21 @@ class Settings:
     )
     wayback_saves_per_minute: float = _setting(10.0, "Save Page Now requests per minute")
     wayback_lookups_per_minute: float = _setting(20.0, "CDX and availability requests per minute")
+    check_every: str = _setting(
+        "1d", "scheduler: how often sources are checked (90s, 6h, 1d, or cron like 0 3 * * *)"
+    )
+    recheck_failing_every: str = _setting(
+        "1d", "scheduler: failing sources are checked again this long after their last check"
+    )
+    recheck_dead_every: str = _setting(
+        "30d", "scheduler: dead sources are checked again this long after (they come back)"
+    )
+    wayback_every: str = _setting("1h", "scheduler: Wayback lookups and saves (duration or cron)")
+    verify_every: str = _setting("7d", "scheduler: re-hash stored captures (duration or cron)")
+    import_every: str = _setting(
+        "5m", "scheduler: re-import the `citations` file when it changed (duration or cron)"
+    )
+    log_format: str = _setting("plain", "scheduler log lines on stderr: plain or json")
 
     @classmethod
     def names(cls) -> list[str]:
@@ -188,6 +204,9 @@ def _validate(settings: Settings) -> None:
         if value < low or (high is not None and value > high):
             allowed = f"at least {low}" if high is None else f"between {low} and {high}"
             raise ConfigError(f"setting {key} = {value} is out of range: must be {allowed}")
+    validate_cadences(settings.as_dict())
+    if settings.log_format not in ("plain", "json"):
+        raise ConfigError(f"setting log_format = {settings.log_format!r}: expected plain or json")
     for key, urls in (
         ("canary_urls", settings.canary_urls),
         ("wayback_url", (settings.wayback_url,)),

@@ -15,13 +15,16 @@ Tables (plain names, foreign keys and indexes, so the file reads well in Dataset
   copies, every exchange stored in them, the WARC files with their hashes, and searchable text.
 - ``wayback_snapshots``, ``wayback_state``, ``wayback_saves``, ``wayback_pauses``: copies in
   the Wayback Machine, the nearest and newest per source, Save Page Now jobs, rate-limit pauses.
+- ``runs``: every scheduled job run (``archiver runs``): job, start, end, status, counts, error.
 
 Later stages add their own tables with further migrations; they do not rewrite these.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -32,6 +35,34 @@ from .errors import ArchiverError
 BUSY_TIMEOUT_MS = 30_000
 
 migrations = Migrations("archiver")
+
+
+class _Database(Database):
+    """sqlite-utils' Database, but a transaction takes the write lock when it begins.
+
+    A deferred transaction (sqlite-utils' ``BEGIN``) that reads, then writes after another
+    connection committed, fails at once with "database is locked" — the busy timeout does not
+    apply. ``BEGIN IMMEDIATE`` waits its turn instead, so the scheduler and the CLI can write
+    to the same file at the same time.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:  # nested: sqlite-utils' savepoint
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
 
 
 @migrations()
@@ -119,7 +150,7 @@ def open_db(path: Path | str) -> Database:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
-        db = Database(conn)
+        db = _Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
         db.enable_wal()
@@ -289,3 +320,22 @@ def m004_wayback(db: Database) -> None:
     from .wayback import migrate
 
     migrate(db)
+
+
+@migrations()
+def m005_runs(db: Database) -> None:
+    """Scheduled job runs: one row each, written when it starts and again when it ends."""
+    db.table("runs").create(
+        {
+            "id": int,
+            "job": str,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "counts": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"job", "started_at", "status"},
+    )
+    db.table("runs").create_index(["job", "id"])

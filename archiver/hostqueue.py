@@ -4,18 +4,20 @@ Workers ask :class:`HostQueue` for the next item. It only hands out an item whos
 free slot (``per_host_concurrency``) and whose last request began at least ``per_host_delay``
 ago, so a worker never sits blocked on a busy host while other hosts have work waiting. A host
 that asks us to slow down (429/503, ``Retry-After``) is held back until the time it named.
+:class:`Collector` is the other end: the thread that stores results, and stops cleanly.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -129,3 +131,36 @@ class HostQueue(Generic[T]):
     def remaining(self) -> int:
         with self._cond:
             return sum(len(h.pending) for h in self._hosts.values())
+
+
+# After a stop, how long in-flight requests may take to finish before they are abandoned
+# (worker threads are daemons; a stopped service must exit within 10 seconds).
+STOP_GRACE = 4.0
+ABANDON: Any = object()
+
+
+class Collector:
+    """Takes finished work off a results queue; after ``stop``, hands out no new work and
+    gives up on what is still in flight after STOP_GRACE seconds (answers ``ABANDON``)."""
+
+    def __init__(
+        self, results: queue.Queue[Any], work: HostQueue[Any], stop: threading.Event | None
+    ) -> None:
+        self._results, self._work, self._stop = results, work, stop
+        self._deadline: float | None = None
+
+    def next(self) -> Any:
+        """The next result (``None`` marks a finished worker), or ``ABANDON``."""
+        if self._stop is None:
+            return self._results.get()
+        while True:
+            if self._deadline is None and self._stop.is_set():
+                self._work.stop()
+                self._deadline = time.monotonic() + STOP_GRACE
+            wait = 0.2 if self._deadline is None else self._deadline - time.monotonic()
+            if wait <= 0:
+                return ABANDON
+            try:
+                return self._results.get(timeout=wait)
+            except queue.Empty:
+                continue

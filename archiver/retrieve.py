@@ -5,6 +5,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import sqlite3
+import webbrowser
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -86,10 +87,19 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
             "captured_at": latest["captured_at"],
             "warc": full["warc"],
         }
+    verdict = state.get("verdict") or "unchecked"
+    nearest = nearest_copy(db, source_id)
+    snapshots = copies(db, source_id)
+    ordered = _copies_in_order(
+        live=state.get("final_url") or source["url"] if verdict in ("ok", "redirected") else None,
+        nearest=nearest,
+        newest=next((s for s in reversed(snapshots) if s["status"] in (200, None)), None),
+        local=local,
+    )
     return {
         "url": citations[0]["url"] if citations else source["url"],
         "canonical_url": source["canonical_url"],
-        "verdict": state.get("verdict") or "unchecked",
+        "verdict": verdict,
         "reason": state.get("reason"),
         "since": state.get("since"),
         "checked_at": state.get("checked_at"),
@@ -98,9 +108,49 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
         "citations": citations,
         "local": local,
         "captures": captures,
-        "wayback": nearest_copy(db, source_id),
-        "wayback_copies": copies(db, source_id),
+        "wayback": nearest,
+        "wayback_copies": snapshots,
+        "copies": ordered,
+        "best": ordered[0]["kind"] if ordered else None,
     }
+
+
+def _copies_in_order(
+    live: str | None,
+    nearest: dict[str, Any] | None,
+    newest: dict[str, Any] | None,
+    local: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """The copies a reader can open, most useful first: the page itself while it is fine, the
+    Archive's copy from when it was cited, its newest copy, then our own capture."""
+    found: list[dict[str, Any]] = []
+    if live:
+        found.append({"kind": "live", "url": live})
+    if nearest:
+        found.append(
+            {"kind": "wayback_nearest", "url": nearest["url"], "timestamp": nearest["timestamp"]}
+        )
+    if newest and (nearest is None or newest["url"] != nearest["url"]):
+        found.append(
+            {"kind": "wayback_newest", "url": newest["url"], "timestamp": newest["timestamp"]}
+        )
+    if local:
+        found.append({"kind": "local", "path": local["path"], "captured_at": local["captured_at"]})
+    return found
+
+
+def open_best(db: Database, source_id: int, found: dict[str, Any], data_dir: Path) -> str | None:
+    """Open ``found["copies"][0]`` in a browser; a local capture is exported first, under
+    ``data_dir/exports``, so it opens offline. Returns what was opened, or None."""
+    if not found["copies"]:
+        return None
+    best = found["copies"][0]
+    target = best.get("url")
+    if best["kind"] == "local":
+        out_dir = data_dir / "exports" / f"{source_id}-{(found['local']['sha256'] or '')[:12]}"
+        target = export_capture(db, source_id, data_dir, out_dir).resolve().as_uri()
+    webbrowser.open(target)
+    return target
 
 
 def search_text(

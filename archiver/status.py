@@ -23,7 +23,7 @@ def require_report(db: Database, report_id: str) -> None:
 
 def citation_rows(db: Database, report_id: str | None = None) -> list[dict[str, Any]]:
     """One row per current (not removed) citation, in report and footnote order, with the
-    source's verdict and its Wayback Machine copies."""
+    source's verdict, its Wayback Machine copies and its newest local capture."""
     where = "where c.removed_at is null"
     params: list[Any] = []
     if report_id is not None:
@@ -45,8 +45,18 @@ def citation_rows(db: Database, report_id: str | None = None) -> list[dict[str, 
     from .wayback import wayback_status
 
     wayback = wayback_status(db, sorted({row["source_id"] for row in rows}))
+    # When each source was last captured in full: a local copy a reader can be given.
+    local = {
+        r["source_id"]: r["captured_at"]
+        for r in db.query(
+            "select source_id, max(captured_at) as captured_at from captures "
+            "where status = 'captured' group by source_id"
+        )
+    }
     for row in rows:
-        row.update(wayback[row.pop("source_id")])
+        source_id = row.pop("source_id")
+        row.update(wayback[source_id])
+        row["local_captured_at"] = local.get(source_id)
     return rows
 
 
