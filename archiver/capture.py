@@ -29,13 +29,11 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from .config import Settings
-from .errors import ArchiverError
 from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
 from .hostqueue import ABANDON, Collector, HostQueue
 from .pagetext import Page, charset_from_content_type, decode_html, page_metadata
 from .requisites import css_requisites, html_requisites
-from .status import require_report
-from .urls import canonical_url
+from .status import scoped_sources
 from .version import __version__
 from .warcfile import CaptureWarc, SpooledPayload, open_capture_warc
 
@@ -262,32 +260,17 @@ def capture_sources(
 
 
 def _select(db: Database, report_id: str | None, url: str | None, force: bool) -> list[_Job]:
-    where, params = "s.id in (select source_id from citations where removed_at is null)", []
-    if report_id is not None:
-        require_report(db, report_id)
-        where = (
-            "s.id in (select source_id from citations where report_id = ? and removed_at is null)"
-        )
-        params = [report_id]
-    elif url is not None:
-        where, params = "s.canonical_url = ?", [canonical_url(url)]
-    rows = list(
-        db.query(
-            f"""
-            select s.id, s.url, s.host, st.content_hash as checked_hash,
-              (select c.content_hash from captures c
-               where c.source_id = s.id and c.status != 'failed'
-               order by c.id desc limit 1) as captured_hash,
-              exists(select 1 from captures c where c.source_id = s.id
-                     and c.status != 'failed') as captured
-            from sources s left join source_state st on st.source_id = s.id
-            where {where} order by s.id
-            """,
-            params,
-        )
+    rows = scoped_sources(
+        db,
+        """s.id, s.url, s.host, st.content_hash as checked_hash,
+           (select c.content_hash from captures c
+            where c.source_id = s.id and c.status != 'failed'
+            order by c.id desc limit 1) as captured_hash,
+           exists(select 1 from captures c where c.source_id = s.id
+                  and c.status != 'failed') as captured""",
+        report_id,
+        url,
     )
-    if url is not None and not rows:
-        raise ArchiverError(f"{url} is not a cited source; import the report that cites it first")
     jobs = []
     for row in rows:
         # The checker saw different content than the last capture holds: capture again.
@@ -466,40 +449,15 @@ def _capture_requisites(
             continue
         seen.add(url)
         if urlsplit(url).netloc == page_host and options.per_host_delay:
-            time.sleep(min(options.per_host_delay, 1.0))  # the page's host is being polite-d
+            time.sleep(min(options.per_host_delay, 1.0))  # politeness toward the page's host
         payload = SpooledPayload()
         try:
             result = fetcher.fetch(url, raw_sink=payload.write, raw_limit=budget)
             if result.status is None:
                 continue
-            request = warc.request(
-                result.final_url or url, "GET", result.request_headers, warc_date
-            )
-            written = warc.response(
-                result.final_url or url,
-                f"{result.status} {result.reason or ''}".strip(),
-                result.raw_headers,
-                result.http_version or "HTTP/1.1",
-                payload,
-                warc_date,
-                ip=result.ip,
-                truncated=result.raw_truncated,
-                concurrent_to=request.record_id,
-            )
+            resource = _write_exchange(warc, "requisite", url, result, payload, warc_date, stored)
+            record.resources.append(resource)
             budget -= payload.size
-            record.resources.append(
-                Resource(
-                    url,
-                    "requisite",
-                    result.status,
-                    result.content_type or None,
-                    payload.sha256,
-                    payload.size,
-                    result.raw_truncated,
-                    written.record_id,
-                    written.offset,
-                )
-            )
             if result.ok and result.content_type == "text/css" and result.body:
                 css = decode_html(
                     result.body, charset_from_content_type(result.headers.get("content-type"))

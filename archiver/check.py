@@ -26,11 +26,10 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from .config import Settings
-from .errors import ArchiverError
 from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
 from .hostqueue import ABANDON, Collector, HostQueue
 from .pagetext import Page, charset_from_content_type, decode_html, same_template, similarity
-from .status import require_report
+from .status import scoped_sources
 from .verdicts import Outcome, Rules, classify, next_state
 
 # A network-down run: at least this many hosts tried, and this share of them failing at the
@@ -220,36 +219,14 @@ def check_sources(
 def _select_jobs(
     db: Database, report_id: str | None, url: str | None, source_ids: Sequence[int] | None
 ) -> list[_Job]:
-    where, params = "1 = 1", []
-    if source_ids is not None:
-        where = (
-            "s.id in (select value from json_each(?)) "
-            "and s.id in (select source_id from citations where removed_at is null)"
-        )
-        params = [json.dumps(list(source_ids))]
-    elif report_id is not None:
-        require_report(db, report_id)
-        where = (
-            "s.id in (select source_id from citations where report_id = ? and removed_at is null)"
-        )
-        params = [report_id]
-    elif url is not None:
-        from .urls import canonical_url
-
-        where, params = "s.canonical_url = ?", [canonical_url(url)]
-    else:
-        where = "s.id in (select source_id from citations where removed_at is null)"
-    rows = list(
-        db.query(
-            f"select s.id, s.url, s.host, st.*, "
-            f"exists(select 1 from reference_texts r where r.source_id = s.id) as has_reference "
-            f"from sources s left join source_state st on st.source_id = s.id "
-            f"where {where} order by s.id",
-            params,
-        )
+    rows = scoped_sources(
+        db,
+        "s.id, s.url, s.host, st.*, "
+        "exists(select 1 from reference_texts r where r.source_id = s.id) as has_reference",
+        report_id,
+        url,
+        source_ids,
     )
-    if url is not None and not rows:
-        raise ArchiverError(f"{url} is not a cited source; import the report that cites it first")
     return [
         _Job(
             source_id=row["id"],

@@ -35,8 +35,7 @@ from sqlite_utils import Database
 
 from .config import Settings
 from .errors import ArchiverError
-from .status import require_report
-from .urls import canonical_url
+from .status import scoped_sources
 from .version import __version__
 
 log = logging.getLogger(__name__)
@@ -393,21 +392,7 @@ def migrate(db: Database) -> None:
 
 def scope_sources(db: Database, report_id: str | None, url: str | None) -> list[tuple[int, str]]:
     """The (id, url) of the cited sources of one report, one URL, or every current citation."""
-    if report_id is not None:
-        require_report(db, report_id)
-        where = "id in (select source_id from citations where report_id = ? and removed_at is null)"
-        params = [report_id]
-    elif url is not None:
-        where, params = "canonical_url = ?", [canonical_url(url)]
-    else:
-        where, params = "id in (select source_id from citations where removed_at is null)", []
-    rows = [
-        (r["id"], r["url"])
-        for r in db.query(f"select id, url from sources where {where} order by id", params)
-    ]
-    if url is not None and not rows:
-        raise ArchiverError(f"{url} is not a cited source; import the report that cites it first")
-    return rows
+    return [(r["id"], r["url"]) for r in scoped_sources(db, "s.id, s.url", report_id, url)]
 
 
 def wayback_status(db: Database, source_ids: list[int]) -> dict[int, dict[str, Any]]:

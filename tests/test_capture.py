@@ -145,6 +145,17 @@ def test_unchanged_pages_become_revisits_changed_pages_new_copies(
     assert [c["status"] for c in steady] == ["captured", "revisit"]
     kinds = [k for k, _, _ in records(options.data_dir / steady[1]["warc_path"])]
     assert "revisit" in kinds and "response" not in kinds
+    # Requisites already stored are revisits too: a page's images are not stored twice.
+    web_assets = web.url("/with-assets")
+    cite(db, [web.url("/article/steady"), web.url("/changing"), web_assets])
+    capture(db, options)
+    capture(db, options, url=web_assets, force=True)
+    second = list(db.query("select * from captures where url = ? order by id", [web_assets]))[-1]
+    roles = {
+        (r["role"], r["revisit_of"] is not None)
+        for r in db.table("capture_resources").rows_where("capture_id = ?", [second["id"]])
+    }
+    assert roles == {("page", True), ("requisite", True)}
     changing = list(
         db.query("select payload_sha256 from captures where url = ?", [web.url("/changing")])
     )
