@@ -63,6 +63,7 @@ def capture_options(settings: Settings) -> CaptureOptions:
             max_bytes=settings.max_bytes,
             user_agent=settings.user_agent,
             allow_private_networks=settings.allow_private_networks,
+            ca_bundle=settings.ca_bundle,
         ),
         max_capture_bytes=settings.max_capture_bytes,
         requisites=settings.requisites,

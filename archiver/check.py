@@ -67,6 +67,7 @@ def check_options(settings: Settings) -> CheckOptions:
             max_bytes=settings.max_bytes,
             user_agent=settings.user_agent,
             allow_private_networks=settings.allow_private_networks,
+            ca_bundle=settings.ca_bundle,
         ),
         rules=Rules(
             dead_after_failures=settings.dead_after_failures,

@@ -53,6 +53,9 @@ class Settings:
     allow_private_networks: bool = _setting(
         False, "allow requests to loopback, private and link-local addresses"
     )
+    ca_bundle: str = _setting(
+        "", "PEM file of certificate authorities to trust instead of the system's (intranets)"
+    )
     max_capture_bytes: int = _setting(
         50_000_000, "most bytes of one captured page stored; larger ones are truncated"
     )

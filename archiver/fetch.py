@@ -48,6 +48,7 @@ class FetchLimits:
     max_redirects: int = MAX_REDIRECTS
     user_agent: str = "archiver"
     allow_private_networks: bool = False
+    ca_bundle: str = ""  # a PEM file of CAs to trust instead of the system's (intranets)
 
 
 @dataclass(slots=True)
@@ -163,6 +164,8 @@ class Fetcher:
             # Settings come from archiver's own settings only: no proxies or .netrc credentials
             # picked up from the environment and sent to cited sites.
             session.trust_env = False
+            if self.limits.ca_bundle:
+                session.verify = self.limits.ca_bundle
             adapter = guard.GuardedAdapter(pool_connections=256, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -231,3 +233,20 @@ def test_cli_capture_get_search_verify(run_cli: Run, tmp_path: Path, web: TestWe
     warc.write_bytes(gzip.compress(raw.replace(b"Almaty", b"Almatx")))
     bad = run_cli("verify")
     assert bad.exit_code == 1 and "altered" in bad.output
+
+
+def test_https_capture_records_the_certificate(
+    db: Database, tls_web: TestWeb, options: CaptureOptions
+) -> None:
+    assert tls_web.cert_path is not None
+    trusting = dataclasses.replace(
+        options, limits=dataclasses.replace(options.limits, ca_bundle=str(tls_web.cert_path))
+    )
+    cite(db, [tls_web.url("/article/secure")])
+    assert capture(db, trusting).captured == 1
+    row = next(db.table("captures").rows)
+    der = ssl.PEM_cert_to_DER_cert(tls_web.cert_path.read_text())
+    assert row["tls_fingerprint"] == hashlib.sha256(der).hexdigest()
+    assert "commonName=localhost" in row["tls_subject"]
+    assert row["tls_issuer"] == row["tls_subject"]  # self-signed
+    assert row["ip"] == "127.0.0.1"

@@ -10,6 +10,7 @@ from click.testing import Result
 from conftest import write
 
 from archiver.cli import cli
+from archiver.config import Settings
 from archiver.db import open_db
 
 Run = Callable[..., Result]
@@ -131,3 +132,9 @@ def test_every_command_has_help(name: str, command: click.Command) -> None:
 def test_every_command_is_documented_in_readme(name: str, command: click.Command) -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert f"archiver {name}" in readme
+
+
+@pytest.mark.parametrize("key", Settings.names())
+def test_every_setting_is_documented_in_readme(key: str) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"`{key}`" in readme, f"setting {key} is not in README's settings table"
