@@ -58,13 +58,8 @@ def capture_options(settings: Settings) -> CaptureOptions:
     """The capture run's options from the user's settings."""
     return CaptureOptions(
         data_dir=settings.data_dir,
-        limits=FetchLimits(
-            timeout=max(settings.timeout, 60.0),
-            max_bytes=settings.max_bytes,
-            user_agent=settings.user_agent,
-            allow_private_networks=settings.allow_private_networks,
-            ca_bundle=settings.ca_bundle,
-        ),
+        # A capture reads whole bodies (up to max_capture_bytes): give it at least a minute.
+        limits=FetchLimits.from_settings(settings, min_timeout=60.0),
         max_capture_bytes=settings.max_capture_bytes,
         requisites=settings.requisites,
         requisite_budget_bytes=settings.requisite_budget_bytes,

@@ -62,13 +62,7 @@ class CheckOptions:
 def check_options(settings: Settings) -> CheckOptions:
     """The check run's options from the user's settings."""
     return CheckOptions(
-        limits=FetchLimits(
-            timeout=settings.timeout,
-            max_bytes=settings.max_bytes,
-            user_agent=settings.user_agent,
-            allow_private_networks=settings.allow_private_networks,
-            ca_bundle=settings.ca_bundle,
-        ),
+        limits=FetchLimits.from_settings(settings),
         rules=Rules(
             dead_after_failures=settings.dead_after_failures,
             dead_after_days=settings.dead_after_days,

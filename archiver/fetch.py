@@ -30,6 +30,7 @@ import requests
 import urllib3.exceptions
 
 from . import guard
+from .config import Settings
 
 MAX_REDIRECTS = 10
 CHUNK = 64 * 1024
@@ -49,6 +50,17 @@ class FetchLimits:
     user_agent: str = "archiver"
     allow_private_networks: bool = False
     ca_bundle: str = ""  # a PEM file of CAs to trust instead of the system's (intranets)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, min_timeout: float = 0.0) -> FetchLimits:
+        """The limits the user set; ``min_timeout`` for stages that read whole bodies."""
+        return cls(
+            timeout=max(settings.timeout, min_timeout),
+            max_bytes=settings.max_bytes,
+            user_agent=settings.user_agent,
+            allow_private_networks=settings.allow_private_networks,
+            ca_bundle=settings.ca_bundle,
+        )
 
 
 @dataclass(slots=True)
