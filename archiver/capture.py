@@ -31,8 +31,9 @@ from sqlite_utils import Database
 from .config import Settings
 from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
 from .hostqueue import ABANDON, Collector, HostQueue
-from .pagetext import Page, charset_from_content_type, decode_html, page_metadata
+from .pagetext import Page, decode_body, page_metadata
 from .requisites import css_requisites, html_requisites
+from .stamps import stamp, utc_now
 from .status import scoped_sources
 from .version import __version__
 from .warcfile import CaptureWarc, SpooledPayload, open_capture_warc
@@ -199,14 +200,16 @@ def capture_sources(
         while (job := work.get()) is not None:
             try:
                 record = _capture_one(fetcher, job, options, stored)
-            except OSError as exc:  # disk full, permissions: recorded, the run goes on
+            except Exception as exc:  # recorded; one bad page must not stop (or hang) the run
+                # OSError: disk full, permissions; anything else is a bug in one capture.
+                storage = isinstance(exc, OSError)
                 record = CaptureRecord(
                     job.source_id,
                     job.url,
-                    _now(),
+                    utc_now(),
                     "failed",
-                    error_type="storage_error",
-                    error_message=str(exc)[:300],
+                    error_type="storage_error" if storage else "internal_error",
+                    error_message=(str(exc) if storage else repr(exc))[:300],
                 )
             work.done(job)
             results.put(record)
@@ -282,7 +285,7 @@ def _capture_one(
     """Fetch one page (and its requisites) into a new WARC file."""
     started = datetime.now(UTC)
     warc_date = _warc_date(started)
-    record = CaptureRecord(job.source_id, job.url, _now(started), "captured")
+    record = CaptureRecord(job.source_id, job.url, stamp(started), "captured")
     payload = SpooledPayload()
     try:
         result = fetcher.fetch(job.url, raw_sink=payload.write, raw_limit=options.max_capture_bytes)
@@ -329,12 +332,7 @@ def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayloa
         record.tls_subject = _dn(cert.get("subject"))
         record.tls_issuer = _dn(cert.get("issuer"))
     if result.ok and result.content_type in HTML_TYPES and result.body:
-        try:
-            markup = decode_html(
-                result.body, charset_from_content_type(result.headers.get("content-type"))
-            )
-        except UnicodeError:
-            markup = result.body.decode("utf-8", errors="replace")
+        markup = decode_body(result.body, result.headers.get("content-type"))
         page = Page(markup)
         meta = page_metadata(
             page, result.final_url or result.url, result.headers.get("content-language")
@@ -455,9 +453,7 @@ def _capture_requisites(
             record.resources.append(resource)
             budget -= payload.size
             if result.ok and result.content_type == "text/css" and result.body:
-                css = decode_html(
-                    result.body, charset_from_content_type(result.headers.get("content-type"))
-                )
+                css = decode_body(result.body, result.headers.get("content-type"))
                 todo.extend(
                     u for u in css_requisites(css, result.final_url or url) if u not in seen
                 )
@@ -507,10 +503,6 @@ def _dn(name: Any) -> str | None:
 
 def _slug(host: str) -> str:
     return re.sub(r"[^\w.-]+", "_", host)[:60] or "host"
-
-
-def _now(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).isoformat(timespec="seconds")
 
 
 def _warc_date(moment: datetime) -> str:

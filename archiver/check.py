@@ -28,7 +28,8 @@ from sqlite_utils import Database
 from .config import Settings
 from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
 from .hostqueue import ABANDON, Collector, HostQueue
-from .pagetext import Page, charset_from_content_type, decode_html, same_template, similarity
+from .pagetext import Page, decode_body, same_template, similarity
+from .stamps import stamp
 from .status import scoped_sources
 from .verdicts import Outcome, Rules, classify, next_state
 
@@ -164,7 +165,7 @@ def check_sources(
     started = now()
     run_id = int(
         db.table("check_runs")
-        .insert({"started_at": _stamp(started), "scope": scope, "sources": len(jobs)})
+        .insert({"started_at": stamp(started), "scope": scope, "sources": len(jobs)})
         .last_pk  # type: ignore[arg-type]
     )
     fetcher = Fetcher(options.limits)
@@ -199,7 +200,7 @@ def check_sources(
         db.table("check_runs").update(
             run_id,
             {
-                "finished_at": _stamp(now()),
+                "finished_at": stamp(now()),
                 "checked": len(done),
                 "inconclusive": int(inconclusive),
                 "message": summary.message,
@@ -352,7 +353,7 @@ def _check_row(run_id: int, item: _Done, result: FetchResult) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "source_id": item.job.source_id,
-        "checked_at": _stamp(item.checked_at),
+        "checked_at": stamp(item.checked_at),
         "method": result.method,
         "status_code": result.status,
         "final_url": result.final_url,
@@ -418,13 +419,7 @@ def _check_one(
 def _page(result: FetchResult) -> Page | None:
     if result.method == "HEAD" or not result.body or result.content_type not in HTML_TYPES:
         return None
-    try:
-        markup = decode_html(
-            result.body, charset_from_content_type(result.headers.get("content-type"))
-        )
-    except UnicodeError:
-        markup = result.body.decode("utf-8", errors="replace")
-    return Page(markup)
+    return Page(decode_body(result.body, result.headers.get("content-type")))
 
 
 def _retry_delay(result: FetchResult) -> float | None:
@@ -485,7 +480,7 @@ def _apply_verdicts(db: Database, done: list[_Done], rules: Rules, summary: Chec
         fields.update(
             {
                 "source_id": job.source_id,
-                "checked_at": _stamp(item.checked_at),
+                "checked_at": stamp(item.checked_at),
                 "http_status": answer.status,
                 "final_url": answer.final_url,
             }
@@ -504,7 +499,7 @@ def _apply_verdicts(db: Database, done: list[_Done], rules: Rules, summary: Chec
             references.append(
                 {
                     "source_id": job.source_id,
-                    "taken_at": _stamp(item.checked_at),
+                    "taken_at": stamp(item.checked_at),
                     "content_hash": answer.content_hash,
                     "body": item.reference,
                 }
@@ -569,7 +564,3 @@ def _verdict_counts(db: Database, source_ids: list[int]) -> dict[str, int]:
 
 def _text_hash(text: str | None) -> str | None:
     return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")

@@ -31,6 +31,7 @@ import urllib3.exceptions
 
 from . import guard
 from .config import Settings
+from .stamps import utc_now
 
 MAX_REDIRECTS = 10
 CHUNK = 64 * 1024
@@ -218,7 +219,7 @@ class Fetcher:
         """
         limits = self.limits
         budget = limits.max_bytes if max_bytes is None else max_bytes
-        result = FetchResult(url=url, method=method, started_at=_now())
+        result = FetchResult(url=url, method=method, started_at=utc_now())
         started = time.monotonic()
         guard.context.allow_private = limits.allow_private_networks
         guard.context.deadline = started + limits.timeout
@@ -416,7 +417,3 @@ def _classify(exc: BaseException, started: float, timeout: float) -> tuple[str, 
 
 def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -6,11 +6,9 @@ removed (its row and history stay); one that comes back is restored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,12 +16,8 @@ from urllib.parse import urlsplit
 from sqlite_utils import Database
 
 from .ingest.model import CitedURL, ParsedReport
+from .stamps import file_sha256, utc_now
 from .urls import canonical_url
-
-
-def utc_now() -> str:
-    """The current time as stored everywhere in the database (ISO 8601, UTC, seconds)."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def report_id_from_path(path: Path) -> str:
@@ -81,7 +75,7 @@ def import_report(
             {
                 "report_id": rid,
                 "path": str(path),
-                "sha256": _sha256(path),
+                "sha256": file_sha256(path) if path.is_file() else None,  # None: built in code
                 "format": file_format,
                 "imported_at": now,
                 "markers_without_urls": json.dumps(parsed.markers_without_urls),
@@ -216,14 +210,3 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 def _insert(db: Database, table: str, row: dict[str, Any]) -> int:
     """Insert a row into a table with an integer primary key and return that key."""
     return int(db.table(table).insert(row).last_pk)  # type: ignore[arg-type]
-
-
-def _sha256(path: Path) -> str | None:
-    """The imported file's hash, for the record; None for reports built in code, not read."""
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -71,6 +71,15 @@ def decode_html(data: bytes, header_charset: str | None = None) -> str:
     return str(best)
 
 
+def decode_body(data: bytes, content_type: str | None) -> str:
+    """A fetched body as text, by its Content-Type charset or its own declaration; bytes no
+    encoding explains become replacement characters rather than an error."""
+    try:
+        return decode_html(data, charset_from_content_type(content_type))
+    except UnicodeError:
+        return data.decode("utf-8", errors="replace")
+
+
 def declared_encoding(head: bytes) -> str | None:
     """The charset named by ``<meta>`` or the XML declaration, mapped as browsers map it."""
     match = _DECLARED_CHARSET.search(head)

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 
 from .errors import ArchiverError, InvalidURL
-from .pagetext import charset_from_content_type, decode_html
+from .pagetext import decode_body
 from .requisites import rewrite_css, rewrite_html
 from .status import require_report
 from .urls import canonical_url
@@ -223,13 +223,13 @@ def export_capture(db: Database, source_id: int, data_dir: Path, out_dir: Path) 
             )
     for url, name in names.items():
         body, content_type = bodies[url]
-        if content_type == "text/css":
-            css = decode_html(body, None)
+        if content_type.split(";")[0].strip().lower() == "text/css":
+            css = decode_body(body, content_type)
             body = rewrite_css(css, url, lambda u: names.get(u or "")).encode("utf-8")
         (files / name).write_bytes(body)
     page = next(r for r in resources if r["role"] == "page")
     body, content_type = bodies[page["url"]]
-    markup = decode_html(body, charset_from_content_type(content_type))
+    markup = decode_body(body, content_type)
     rewritten = rewrite_html(
         markup, page["url"], lambda u: f"files/{names[u]}" if u in names else None
     )

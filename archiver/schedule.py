@@ -18,7 +18,6 @@ because each job selects what is still due.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import signal
@@ -40,6 +39,7 @@ from .cadence import Cadence, parse_cadence, parse_duration
 from .config import Settings
 from .db import open_db
 from .errors import ArchiverError
+from .stamps import file_sha256, utc_now
 
 MISFIRE_GRACE = 30 * 86400  # seconds: an overdue job still runs (once) after a month asleep
 STOP_WAIT = 8.0
@@ -171,7 +171,7 @@ class Service:
                 db.table("runs").update(
                     run_id,
                     {
-                        "finished_at": _stamp(),
+                        "finished_at": utc_now(),
                         "status": status,
                         "counts": json.dumps(counts),
                         "error": error,
@@ -195,7 +195,7 @@ class Service:
 
         path = self.settings.citations
         with self._import_lock:
-            if not path.is_file() or _sha256(path) == _imported_sha256(db, path):
+            if not path.is_file() or file_sha256(path) == _imported_sha256(db, path):
                 return Outcome({"imported": 0})
             results = [import_report(db, parsed) for parsed in read_report(path)]
         return Outcome(
@@ -266,7 +266,7 @@ class Service:
         if self.settings.log_format == "json":
             line = json.dumps(
                 {
-                    "time": _stamp(),
+                    "time": utc_now(),
                     "job": job,
                     "status": status,
                     "seconds": round(seconds, 2),
@@ -277,7 +277,7 @@ class Service:
             )
         else:
             detail = " ".join(f"{key}={value}" for key, value in counts.items())
-            line = f"{_stamp()} {job} {status} in {seconds:.1f}s {detail}".rstrip()
+            line = f"{utc_now()} {job} {status} in {seconds:.1f}s {detail}".rstrip()
             if error:
                 line += f" error: {error}"
         print(line, file=self.log, flush=True)
@@ -386,14 +386,14 @@ def serve(settings: Settings, log: TextIO = sys.stderr) -> None:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        print(f"{_stamp()} scheduler started on {settings.db} (pid {os.getpid()})", file=log)
+        print(f"{utc_now()} scheduler started on {settings.db} (pid {os.getpid()})", file=log)
         scheduler.start()
         if not _service.wait_idle(STOP_WAIT):
             # A job still busy (a long verify, a slow request): its writes are transactions,
             # so ending here loses only that run's unfinished part; the next start redoes it.
-            print(f"{_stamp()} scheduler stopped with a job still running", file=log, flush=True)
+            print(f"{utc_now()} scheduler stopped with a job still running", file=log, flush=True)
             os._exit(1)
-        print(f"{_stamp()} scheduler stopped", file=log, flush=True)
+        print(f"{utc_now()} scheduler stopped", file=log, flush=True)
     finally:
         lock.close()
 
@@ -434,7 +434,7 @@ def _close_interrupted_runs(db: Database) -> set[str]:
             "update runs set status = 'interrupted', finished_at = ?, "
             "error = 'the scheduler stopped before this run finished' "
             "where status = 'running'",
-            [_stamp()],
+            [utc_now()],
         )
     return {
         row["job"]
@@ -449,7 +449,7 @@ def _insert_run(db: Database, job: str) -> int:
     with db.atomic():
         return int(
             db.table("runs")
-            .insert({"job": job, "started_at": _stamp(), "status": "running"})
+            .insert({"job": job, "started_at": utc_now(), "status": "running"})
             .last_pk  # type: ignore[arg-type]
         )
 
@@ -460,11 +460,3 @@ def _imported_sha256(db: Database, path: Path) -> str | None:
         None,
     )
     return row["sha256"] if row else None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -17,8 +17,8 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from .stamps import file_sha256
 from .status import require_report
-from .warcfile import file_sha256
 
 
 @dataclass

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from .stamps import file_sha256
 from .version import __version__
 
 # Headers describing how the body travelled, not what it is: the payload is stored de-chunked.
@@ -185,11 +186,3 @@ def open_capture_warc(path: Path) -> Iterator[CaptureWarc]:
     except BaseException:
         warc.abandon()
         raise
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -35,6 +35,7 @@ from sqlite_utils import Database
 
 from .config import Settings
 from .errors import ArchiverError
+from .stamps import stamp
 from .status import scoped_sources
 from .version import __version__
 
@@ -493,7 +494,3 @@ def iso_from_timestamp(timestamp: str) -> str:
     '2018-04-03T09:05:00+00:00'
     """
     return stamp(datetime.strptime(timestamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC))
-
-
-def stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")

@@ -22,6 +22,7 @@ from waybackpy import WaybackMachineCDXServerAPI
 from waybackpy.cdx_utils import full_url
 from waybackpy.exceptions import WaybackError
 
+from .stamps import stamp
 from .wayback import (
     SYSTEM_CLOCK,
     ArchiveClient,
@@ -32,7 +33,6 @@ from .wayback import (
     WaybackSummary,
     playback_url,
     scope_sources,
-    stamp,
     wayback_timestamp,
 )
 

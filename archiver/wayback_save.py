@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from .stamps import stamp
 from .wayback import (
     SYSTEM_CLOCK,
     ArchiveClient,
@@ -32,7 +33,6 @@ from .wayback import (
     WaybackOptions,
     WaybackSummary,
     scope_sources,
-    stamp,
     wayback_timestamp,
 )
 from .wayback_lookup import lookup
