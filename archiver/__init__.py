@@ -1,28 +1,86 @@
-"""archiver keeps the sources cited in published reports alive."""
+"""archiver keeps the sources cited in published reports alive.
 
-from .config import Settings, load_settings
-from .db import open_db
-from .errors import ArchiverError, ConfigError, InputError, InvalidURL
-from .importer import ImportResult, import_report
-from .ingest import CitedURL, ParsedReport, Skipped, read_report
-from .status import citation_rows, report_rows
+From Python, the same work the CLI does::
+
+    import archiver
+
+    settings = archiver.load_settings()            # archiver.toml, ARCHIVER_* variables
+    db = archiver.open_db(settings.db)
+    run = archiver.run_main_job(db, settings, stages=["check"], report_id="odf-2018-dck")
+    print(run.check.verdicts, run.lines())
+
+The names below load their modules on first use, so ``import archiver`` (and the CLI) stays
+quick and a command pulls in only what it needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .version import __version__
 
-__all__ = [
-    "ArchiverError",
-    "CitedURL",
-    "ConfigError",
-    "ImportResult",
-    "InputError",
-    "InvalidURL",
-    "ParsedReport",
-    "Settings",
-    "Skipped",
-    "__version__",
-    "citation_rows",
-    "import_report",
-    "load_settings",
-    "open_db",
-    "read_report",
-    "report_rows",
-]
+# Each public name and the module that defines it.
+_WHERE = {
+    "ArchiverError": ".errors",
+    "CallFailed": ".errors",
+    "CaptureOptions": ".capture",
+    "CaptureSummary": ".capture",
+    "CheckOptions": ".check",
+    "CheckSummary": ".check",
+    "CitedURL": ".ingest",
+    "Clock": ".clock",
+    "ConfigError": ".errors",
+    "ImportResult": ".ingest.importer",
+    "InputError": ".errors",
+    "Interrupted": ".errors",
+    "InvalidURL": ".errors",
+    "MAIN_JOB": ".pipeline",
+    "ParsedReport": ".ingest",
+    "Paused": ".errors",
+    "RunSummary": ".pipeline",
+    "STAGES": ".pipeline",
+    "SYSTEM_CLOCK": ".clock",
+    "Settings": ".config",
+    "Skipped": ".ingest",
+    "StorageError": ".errors",
+    "VerifyResult": ".capture.verify",
+    "WaybackError": ".errors",
+    "WaybackOptions": ".wayback",
+    "WaybackSummary": ".wayback",
+    "build_report": ".views.report",
+    "capture_options": ".capture",
+    "capture_sources": ".capture",
+    "changes": ".views.changes",
+    "check_options": ".check",
+    "check_sources": ".check",
+    "citation_rows": ".views.status",
+    "export_capture": ".views.retrieve",
+    "import_report": ".ingest.importer",
+    "load_settings": ".config",
+    "lookup_and_save": ".wayback",
+    "open_db": ".store",
+    "read_report": ".ingest",
+    "render": ".views.report",
+    "report_rows": ".views.status",
+    "run_main_job": ".pipeline",
+    "search_text": ".views.retrieve",
+    "source_copies": ".views.retrieve",
+    "source_states": ".views.changes",
+    "verify_captures": ".capture.verify",
+    "wayback_options": ".wayback",
+}
+
+__all__ = ["__version__", *sorted(_WHERE)]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'archiver' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

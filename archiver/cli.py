@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,16 @@ from typing import Any
 import click
 from sqlite_utils import Database
 
-from .check import CheckSummary, check_options, check_sources
 from .config import Settings, load_settings
-from .db import open_db
 from .errors import ArchiverError
-from .importer import ImportResult, import_report
 from .ingest import FORMATS, iso_date, read_report
 from .ingest.csvfile import write_csv
-from .status import STATUS_COLUMNS, citation_rows, number_ranges, report_rows
+from .ingest.importer import ImportResult, import_report
+from .pipeline import MAIN_JOB as MAIN_STAGES
+from .pipeline import MAX_LISTED, RunSummary, run_main_job
+from .store import open_db
 from .version import __version__
-
-# Lines of per-source detail a command prints before pointing at `archiver status`.
-MAX_LISTED = 50
+from .views.status import STATUS_COLUMNS, citation_rows, number_ranges, report_rows
 
 
 class Context:
@@ -36,11 +33,19 @@ class Context:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._db: Database | None = None
-        self.last_check: CheckSummary | None = None
 
-    def invoke_command(self, command: click.Command, **options: Any) -> None:
-        """Run another command with its defaults, as `archiver run` strings them together."""
-        click.get_current_context().invoke(command, **options)
+    def run(self, *stages: str, job: str, **options: Any) -> RunSummary:
+        """Run stages of the main job as one recorded run, with a progress bar on a terminal."""
+        with _progress() as on_progress:
+            return run_main_job(
+                self.db,
+                self.settings,
+                stages=stages,
+                job=job,
+                trigger="cli",
+                on_progress=on_progress,
+                **options,
+            )
 
     @property
     def db(self) -> Database:
@@ -60,6 +65,10 @@ class ArchiverGroup(click.Group):
         except sqlite3.Error as exc:
             # Disk full, a locked or damaged file: say so; the transaction was rolled back.
             raise click.ClickException(f"database error: {exc}") from exc
+        except OSError as exc:
+            # A file the command writes or reads (an export folder, --output): one line.
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -98,46 +107,30 @@ def cli(ctx: click.Context, config_path: Path | None, db: Path | None) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON.")
 @pass_context
-def run(context: Context) -> None:
+def run(context: Context, as_json: bool) -> None:
     """Run the main job: import the `citations` file, check, capture, and Wayback.
 
     When the check finds the network down, nothing further is tried and no verdict changes.
+    Every run is recorded: see `archiver runs`.
     """
-    path = context.settings.citations
-    if not path.exists():
-        raise ArchiverError(
-            f"{path}: citations file not found; run from the project folder, "
-            "or set `citations` in archiver.toml or ARCHIVER_CITATIONS"
-        )
-    from .report import source_states
-
-    for parsed in read_report(path):
-        _print_import(import_report(context.db, parsed, file_format="csv"))
-    before = source_states(context.db)
-    context.invoke_command(check)
-    if context.last_check is not None and context.last_check.inconclusive:
-        click.echo("Skipping capture and Wayback: the network is unreachable from here.")
-    else:
-        context.invoke_command(archive)
-    _print_changes(before, source_states(context.db))
-
-
-def _print_changes(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
-    """The main job's last words: what changed since the run began, in one line and a list."""
-    from .report import changes
-
-    found = changes(before, after)
-    click.echo(
-        "Since the last run: "
-        + ", ".join(f"{len(urls)} {kind.replace('_', ' ')}" for kind, urls in found.items())
-        + "."
-    )
-    for kind, urls in found.items():
-        if kind == "newly_archived":
-            continue  # good news needs no list
-        for url in urls[:MAX_LISTED]:
-            click.echo(f"  {kind.replace('_', ' ')}: {url}")
+    summary = context.run(*MAIN_STAGES, job="run")
+    if as_json:
+        _print_json(summary.as_dict())
+        return
+    for result in summary.imports:
+        _print_import(result)
+    if summary.check is not None:
+        _print_check(summary.check)
+    if summary.skipped:
+        click.echo(f"Skipping {summary.skipped}.")
+    if summary.capture is not None:
+        _print_capture(summary.capture, context.settings)
+    if summary.wayback is not None:
+        _print_wayback(summary.wayback)
+    for line in summary.lines():
+        click.echo(line)
 
 
 @cli.command(name="import")
@@ -246,28 +239,20 @@ def check(context: Context, report_id: str | None, url: str | None, as_json: boo
 
     Example: archiver check --report odf-2018-kazakhstan-dck
     """
-    if report_id and url:
-        raise click.UsageError("give --report or --url, not both")
-    started = time.monotonic()
-    with _progress("Checking") as on_progress:
-        summary = check_sources(
-            context.db,
-            check_options(context.settings),
-            report_id=report_id,
-            url=url,
-            on_progress=on_progress,
-        )
-    context.last_check = summary
+    _one_scope(report_id, url)
+    summary = context.run("check", job="check", report_id=report_id, url=url).check
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        _print_json(summary.as_dict())
         return
+    _print_check(summary)
+
+
+def _print_check(summary: Any) -> None:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(summary.verdicts.items()))
     if summary.inconclusive:
         click.echo(f"Run {summary.run_id}: {summary.message}.")
     else:
-        click.echo(
-            f"Checked {summary.checked} source(s) in {time.monotonic() - started:.1f} s: {counts}."
-        )
+        click.echo(f"Checked {summary.checked} source(s) in {summary.seconds:.1f} s: {counts}.")
     # A first check of everything is one change per source: list what changed from a verdict.
     changes = [c for c in summary.changes if c["from"] != "unchecked"]
     first = len(summary.changes) - len(changes)
@@ -277,8 +262,8 @@ def check(context: Context, report_id: str | None, url: str | None, as_json: boo
         click.echo(f"  {change['url']}: {change['from']} → {change['to']} ({change['reason']})")
     if len(changes) > MAX_LISTED:
         click.echo(f"  … and {len(changes) - MAX_LISTED} more changes: see `archiver status`")
-    for url_ in summary.drifted:
-        click.echo(f"  {url_}: drifted (its text changed since the first check)")
+    for url in summary.drifted:
+        click.echo(f"  {url}: drifted (its text changed since the first check)")
 
 
 @cli.command()
@@ -294,30 +279,23 @@ def capture(
 
     Example: archiver capture --report odf-2018-kazakhstan-dck
     """
-    from .capture import capture_options, capture_sources  # on demand: warcio
-
-    if report_id and url:
-        raise click.UsageError("give --report or --url, not both")
-    with _progress("Capturing") as on_progress:
-        summary = capture_sources(
-            context.db,
-            capture_options(context.settings),
-            report_id=report_id,
-            url=url,
-            force=force,
-            on_progress=on_progress,
-        )
+    _one_scope(report_id, url)
+    summary = context.run("capture", job="capture", report_id=report_id, url=url, force=force)
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        _print_json(summary.capture.as_dict())
         return
+    _print_capture(summary.capture, context.settings)
+
+
+def _print_capture(summary: Any, settings: Settings) -> None:
     click.echo(
         f"Captured {summary.captured} new, {summary.revisits} unchanged (revisit records), "
         f"{summary.failed} failed, of {summary.selected} selected; "
-        f"{summary.bytes / 1e6:.1f} MB fetched into {context.settings.data_dir}."
+        f"{summary.bytes / 1e6:.1f} MB fetched into {settings.data_dir}."
     )
     if summary.message:
         click.echo(f"  {summary.message}")
-    for failure in summary.failures:
+    for failure in summary.failures[:MAX_LISTED]:
         click.echo(f"  failed: {failure['url']} ({failure['error']})")
 
 
@@ -331,7 +309,7 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
 
     Example: archiver search "синими шарами" --report odf-2018-kazakhstan-dck
     """
-    from .retrieve import search_text
+    from .views.retrieve import search_text
 
     rows = search_text(context.db, query, report_id)
     if as_json:
@@ -359,7 +337,7 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
 
     Example: archiver get 14 --report odf-2018-kazakhstan-dck --open
     """
-    from .retrieve import open_best, resolve_ref, source_copies
+    from .views.retrieve import open_best, resolve_ref, source_copies
 
     source_ids = resolve_ref(context.db, ref, report_id)
     found = [
@@ -403,7 +381,7 @@ def export(context: Context, ref: str, directory: Path, report_id: str | None) -
 
     Example: archiver export https://rus.azattyq.org/a/29115065.html ./fn14
     """
-    from .retrieve import export_capture, resolve_ref
+    from .views.retrieve import export_capture, resolve_ref
 
     source_ids = resolve_ref(context.db, ref, report_id)
     for n, source_id in enumerate(source_ids):
@@ -421,21 +399,9 @@ def verify(context: Context, report_id: str | None, as_json: bool) -> None:
 
     Example: archiver verify
     """
-    from .verify import verify_captures
-
-    result = verify_captures(context.db, context.settings.data_dir, report_id)
+    result = context.run("verify", job="verify", report_id=report_id).verify
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": result.ok,
-                    "files": result.files,
-                    "payloads": result.payloads,
-                    "problems": result.problems,
-                },
-                indent=2,
-            )
-        )
+        _print_json(result.as_dict())
     else:
         for problem in result.problems:
             click.echo(f"{problem['path']}: {problem['problem']}", err=True)
@@ -469,26 +435,24 @@ def wayback(
 
     Example: archiver wayback --report odf-2018-kazakhstan-dck --lookup-only
     """
-    from .wayback import wayback_options
-    from .wayback_save import lookup_and_save
-
     if lookup_only and save_only:
         raise click.UsageError("give --lookup-only or --save-only, not both")
-    if report_id and url:
-        raise click.UsageError("give --report or --url, not both")
-    with _progress("Wayback") as on_progress:
-        summary = lookup_and_save(
-            context.db,
-            wayback_options(context.settings),
-            report_id=report_id,
-            url=url,
-            do_lookup=not save_only,
-            do_save=not lookup_only,
-            on_progress=on_progress,
-        )
+    _one_scope(report_id, url)
+    summary = context.run(
+        "wayback",
+        job="wayback",
+        report_id=report_id,
+        url=url,
+        lookup=not save_only,
+        save=not lookup_only,
+    ).wayback
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        _print_json(summary.as_dict())
         return
+    _print_wayback(summary)
+
+
+def _print_wayback(summary: Any) -> None:
     click.echo(
         f"Wayback: looked up {summary.looked_up}, {summary.found} with a copy near their date; "
         f"{summary.message}."
@@ -503,25 +467,40 @@ def archive(context: Context, report_id: str | None) -> None:
 
     Example: archiver archive --report odf-2018-kazakhstan-dck
     """
-    context.invoke_command(capture, report_id=report_id)
-    context.invoke_command(wayback, report_id=report_id)
+    summary = context.run("capture", "wayback", job="archive", report_id=report_id)
+    _print_capture(summary.capture, context.settings)
+    _print_wayback(summary.wayback)
+
+
+def _one_scope(report_id: str | None, url: str | None) -> None:
+    if report_id and url:
+        raise click.UsageError("give --report or --url, not both")
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @contextlib.contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on a terminal; nothing in logs and pipes (the summary line says it all)."""
+def _progress() -> Iterator[Callable[[str], Callable[[int, int], None] | None]]:
+    """Progress bars on a terminal, one per stage; nothing in logs and pipes (the summary
+    lines say it all)."""
     if not sys.stderr.isatty():
-        yield None
+        yield lambda stage: None
         return
     from rich.progress import Progress
 
     with Progress(transient=True) as progress:
-        task = progress.add_task(label, total=None)
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def for_stage(stage: str) -> Callable[[int, int], None]:
+            task = progress.add_task(stage.capitalize(), total=None)
 
-        yield update
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            return update
+
+        yield for_stage
 
 
 @cli.command()
@@ -579,8 +558,8 @@ def report(
 
     Example: archiver report --report odf-2018-dck --format html --output report.html
     """
-    from .report import annotated as annotated_footnotes
-    from .report import build_report, render
+    from .views.report import annotated as annotated_footnotes
+    from .views.report import build_report, render
 
     if annotated and output_format not in ("md", "html"):
         raise click.UsageError("--annotated writes md or html")
@@ -653,11 +632,12 @@ def schedule(context: Context, list_jobs: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 def runs(context: Context, limit: int, as_json: bool) -> None:
-    """List the scheduler's past job runs, newest first: start, end, status, counts, error.
+    """List past runs, newest first: the main job and each stage, from the CLI (trigger cli)
+    or the scheduler (trigger schedule), with start, end, status, counts and error.
 
     Example: archiver runs --limit 5
     """
-    from .schedule import run_rows
+    from .store.runs import run_rows
 
     rows = run_rows(context.db, limit)
     if as_json:
@@ -665,7 +645,9 @@ def runs(context: Context, limit: int, as_json: bool) -> None:
         return
     for row in rows:
         row["counts"] = " ".join(f"{k}={v}" for k, v in row["counts"].items())
-    _print_table(rows, ("id", "job", "started_at", "finished_at", "status", "counts", "error"))
+    _print_table(
+        rows, ("id", "job", "trigger", "started_at", "finished_at", "status", "counts", "error")
+    )
 
 
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:

@@ -59,6 +59,9 @@ class Settings:
     max_capture_bytes: int = _setting(
         50_000_000, "most bytes of one captured page stored; larger ones are truncated"
     )
+    capture_timeout: float = _setting(
+        60.0, "seconds one capture fetch may take at least (it reads whole pages, not a peek)"
+    )
     requisites: bool = _setting(True, "capture images, stylesheets, scripts a page needs")
     requisite_budget_bytes: int = _setting(
         10_000_000, "most bytes of requisites captured with one page"
@@ -79,6 +82,13 @@ class Settings:
         30.0, "days: a source with a Wayback capture this recent is not saved again"
     )
     wayback_saves_per_minute: float = _setting(10.0, "Save Page Now requests per minute")
+    wayback_lookup_every: float = _setting(
+        7.0, "days before a source already looked up in the Wayback Machine is asked about again"
+    )
+    wayback_poll_wait: float = _setting(
+        120.0, "seconds a run waits for one Save Page Now job before leaving it to the next run"
+    )
+    wayback_poll_interval: float = _setting(5.0, "seconds between polls of Save Page Now jobs")
     wayback_lookups_per_minute: float = _setting(20.0, "CDX and availability requests per minute")
     check_every: str = _setting(
         "1d", "scheduler: how often sources are checked (90s, 6h, 1d, or cron like 0 3 * * *)"
@@ -110,6 +120,10 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.names()}
+
+
+# Every stage's options take their defaults from here, so a default is written once.
+DEFAULTS = Settings()
 
 
 def _coerce(key: str, value: Any, default: Any, origin: str) -> Any:
@@ -195,6 +209,10 @@ _BOUNDS = (
     ("max_capture_bytes", 1024, None),
     ("requisite_budget_bytes", 0, None),
     ("wayback_save_within", 0.0, None),
+    ("wayback_lookup_every", 0.0, None),
+    ("wayback_poll_wait", 0.0, None),
+    ("wayback_poll_interval", 0.1, None),
+    ("capture_timeout", 0.1, None),
     # The Archive's documented limits are about 12 saves and 30 lookups a minute.
     ("wayback_saves_per_minute", 0.1, 12.0),
     ("wayback_lookups_per_minute", 0.1, 30.0),

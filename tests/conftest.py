@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from testweb import tls_web, web, web2  # noqa: F401 - fixtures for every test m
 from wayback_standin import wayback_fixture  # noqa: F401 - the `wayback` fixture
 
 from archiver.cli import cli
-from archiver.db import open_db
+from archiver.store import open_db
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "seeds" / "000_227782df85e410f6.txt"
@@ -35,6 +37,19 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Re
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
     return invoke
+
+
+class At:
+    """A clock stopped at one moment (its waits are real), for runs "days later"."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 def write(path: Path, text: str | bytes) -> Path:

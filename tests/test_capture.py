@@ -19,11 +19,11 @@ from testweb import TestWeb, refused_port
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.capture import CaptureOptions, CaptureSummary, capture_sources
-from archiver.fetch import FetchLimits
-from archiver.importer import import_report
+from archiver.capture.verify import verify_captures
+from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
-from archiver.retrieve import export_capture, search_text
-from archiver.verify import verify_captures
+from archiver.net.fetch import FetchLimits
+from archiver.views.retrieve import export_capture, search_text
 
 Run = Callable[..., Result]
 
@@ -184,7 +184,7 @@ def test_verify_catches_one_flipped_byte_and_missing_files(
     cite(db, [web.url("/with-assets"), web.url("/article/two")])
     capture(db, options)
     assert verify_captures(db, options.data_dir).ok
-    first, second = (options.data_dir / r["path"] for r in db.table("warc_files").rows)
+    first, second = (options.data_dir / r["warc_path"] for r in db.table("captures").rows)
     data = bytearray(first.read_bytes())
     data[len(data) // 2] ^= 0x01
     first.write_bytes(bytes(data))

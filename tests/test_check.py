@@ -11,16 +11,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import Result
-from conftest import write
+from conftest import At, write
 from sqlite_utils import Database
 from testweb import TestWeb, refused_port
 
 from archiver.check import CheckOptions, CheckSummary, check_sources
-from archiver.fetch import Fetcher, FetchLimits
-from archiver.importer import import_report
+from archiver.check.verdicts import Rules
+from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
-from archiver.status import citation_rows
-from archiver.verdicts import Rules
+from archiver.net.fetch import Fetcher, FetchLimits
+from archiver.views.status import citation_rows
 
 FAST = CheckOptions(
     limits=FetchLimits(
@@ -148,10 +148,10 @@ def test_a_missing_page_confirmed_over_days_becomes_dead_and_recovers(
     cite(db, [url])
     day = datetime(2026, 1, 1, tzinfo=UTC)
     for offset in (0, 1, 3):
-        check(db, now=lambda offset=offset: day + timedelta(days=offset))
+        check(db, clock=At(day + timedelta(days=offset)))
     assert verdicts(db)[url] == ("dead", "http_404")
     web.set_page("/article/deleted", "<html><title>Back</title><p>It is back.</p></html>")
-    summary = check(db, now=lambda: day + timedelta(days=10))
+    summary = check(db, clock=At(day + timedelta(days=10)))
     assert verdicts(db)[url] == ("ok", "http_200")
     assert summary.changes == [{"url": url, "from": "dead", "to": "ok", "reason": "http_200"}]
 
@@ -253,7 +253,7 @@ def test_network_down_changes_no_verdict(db: Database, web: TestWeb) -> None:
     cite(db, ["http://a.invalid/1", "http://b.invalid/2", "http://c.invalid/3"], report="offline")
     before = verdicts(db)
     for _ in range(3):
-        summary = check(db, report_id="offline", now=lambda: datetime.now(UTC) + timedelta(days=9))
+        summary = check(db, report_id="offline", clock=At(datetime.now(UTC) + timedelta(days=9)))
         assert summary.inconclusive
         assert "network looks down" in summary.message
     assert verdicts(db) == before

@@ -11,7 +11,7 @@ from conftest import write
 
 from archiver.cli import cli
 from archiver.config import Settings
-from archiver.db import open_db
+from archiver.store import open_db
 
 Run = Callable[..., Result]
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from archiver.db import migrations, open_db
 from archiver.errors import ArchiverError
+from archiver.store import migrations, open_db
 
 
 def test_new_database_is_wal_with_schema_and_foreign_keys(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from conftest import write
 from sqlite_utils import Database
 
 from archiver.errors import InvalidURL
-from archiver.importer import import_report
 from archiver.ingest import read_report
+from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
 
 

@@ -23,7 +23,7 @@ from testweb import TestWeb
 from wayback_standin import WaybackStandin
 
 from archiver.cli import cli
-from archiver.report import COUNTED, summary_counts
+from archiver.views.report import COUNTED, summary_counts
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Footnote → test-web path and the verdict two runs give it.

@@ -22,7 +22,7 @@ from wayback_standin import WaybackStandin
 from archiver.cadence import parse_cadence, parse_duration
 from archiver.config import load_settings
 from archiver.errors import ConfigError
-from archiver.schedule import due_sources
+from archiver.pipeline import due_sources
 
 # --- cadences and due sources ---
 
@@ -205,7 +205,8 @@ def test_service_runs_jobs_refuses_a_second_and_stops_on_sigterm(
     assert time.monotonic() - began < 10
     log = service.stderr.read()  # type: ignore[union-attr]
     assert '"job": "check"' in log and '"newly_failing"' in log
-    assert all(r["status"] != "running" for r in runs(service_env))
+    still = [r for r in runs(service_env) if r["status"] == "running"]
+    assert not still, (still, log[-3000:])
 
 
 def test_kill_9_mid_run_leaves_an_intact_database_and_a_restart_resumes(

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from archiver.verdicts import Outcome, Rules, next_state
+from archiver.check.verdicts import Outcome, Rules, next_state
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 GONE = Outcome("failing", "http_404", hard=True)

@@ -21,21 +21,13 @@ from sqlite_utils import Database
 from testweb import refused_port
 from wayback_standin import WaybackStandin
 
+from archiver.clock import Clock
 from archiver.errors import ArchiverError
-from archiver.importer import import_report
+from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
-from archiver.wayback import (
-    Clock,
-    RateLimiter,
-    WaybackOptions,
-    copies,
-    migrate,
-    nearest_copy,
-    stamp,
-    wayback_status,
-)
-from archiver.wayback_lookup import lookup
-from archiver.wayback_save import lookup_and_save, save
+from archiver.store import stamp
+from archiver.views.wayback import copies, nearest_copy, wayback_status
+from archiver.wayback import RateLimiter, WaybackOptions, lookup, lookup_and_save, save
 
 NOW = datetime(2025, 11, 25, 12, 0, tzinfo=UTC)
 ACCESS, SECRET = "test-access", "test-secret"
@@ -71,14 +63,6 @@ class CrashingClock(FakeClock):
 
     def sleep(self, seconds: float) -> None:
         raise Crash
-
-
-@pytest.fixture
-def db(db: Database) -> Database:
-    """The test database with the Wayback tables (until db.py registers their migration)."""
-    if not db.table("wayback_saves").exists():
-        migrate(db)
-    return db
 
 
 @pytest.fixture

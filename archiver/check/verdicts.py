@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .fetch import FetchResult
-from .pagetext import Page, is_login_url, is_not_found_url
+from ..net.fetch import FetchResult
+from ..pagetext import Page, is_login_url, is_not_found_url
 
 VERDICTS = ("ok", "redirected", "soft_404", "blocked", "failing", "dead", "unchecked")
 REACHABLE = frozenset({"ok", "redirected", "soft_404", "blocked"})

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from .stamps import file_sha256
-from .version import __version__
+from ..store.stamps import file_sha256
+from ..version import __version__
 
 # Headers describing how the body travelled, not what it is: the payload is stored de-chunked.
 _HOP_HEADERS = frozenset({"transfer-encoding"})

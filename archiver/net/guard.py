@@ -29,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-PRIVATE_ADDRESS_MARKER = "archiver: refused non-public address"
+from ..errors import ArchiverError
 
 
 def is_public_address(address: str) -> bool:
@@ -44,8 +44,12 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-class PrivateAddressError(ConnectionError):
-    """A connection reached an address that the guard does not allow."""
+class PrivateAddressError(ArchiverError, ConnectionError):
+    """A connection reached an address that the guard does not allow.
+
+    Raised inside urllib3's connect, so it reaches the fetch wrapped by urllib3 and requests;
+    the fetch finds it in the exception's chain and reports ``private_address``.
+    """
 
 
 class _RequestContext(threading.local):
@@ -134,7 +138,7 @@ def _on_socket(sock: socket.socket | None) -> None:
     context.peer = peer
     if not context.allow_private and not is_public_address(peer):
         sock.close()
-        raise PrivateAddressError(f"{PRIVATE_ADDRESS_MARKER} {peer}")
+        raise PrivateAddressError(f"refused non-public address {peer}")
     if context.deadline is not None:
         context.watches.append(watchdog.watch(sock, context.deadline))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import secrets
 import threading
 import time
@@ -19,24 +18,21 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
-from .config import Settings
-from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
-from .hostqueue import ABANDON, Collector, HostQueue
-from .pagetext import Page, decode_body, same_template, similarity
-from .stamps import stamp
-from .status import scoped_sources
+from ..clock import SYSTEM_CLOCK, Clock, Progress
+from ..config import DEFAULTS, Settings
+from ..net.fetch import Fetcher, FetchLimits, FetchResult
+from ..net.outage import Outage
+from ..net.pool import Attempt, run_pool
+from ..pagetext import Page, decode_body, same_template, similarity
+from ..store import scoped_sources, stamp
 from .verdicts import Outcome, Rules, classify, next_state
 
-# A network-down run: at least this many hosts tried, and this share of them failing at the
-# network level (DNS, unreachable, connect timeouts) with not one answer between them.
-NETWORK_DOWN_MIN_HOSTS = 3
-NETWORK_DOWN_SHARE = 0.8
 # The longest Retry-After we wait for within a run; longer ones are left to the next run.
 MAX_RETRY_WAIT = 60.0
 DEFAULT_BACKOFF = 5.0
@@ -54,10 +50,10 @@ class CheckOptions:
 
     limits: FetchLimits = field(default_factory=FetchLimits)
     rules: Rules = field(default_factory=Rules)
-    concurrency: int = 32
-    per_host_concurrency: int = 2
-    per_host_delay: float = 1.0
-    canary_urls: tuple[str, ...] = ()
+    concurrency: int = DEFAULTS.concurrency
+    per_host_concurrency: int = DEFAULTS.per_host_concurrency
+    per_host_delay: float = DEFAULTS.per_host_delay
+    canary_urls: tuple[str, ...] = DEFAULTS.canary_urls
 
 
 def check_options(settings: Settings) -> CheckOptions:
@@ -136,6 +132,7 @@ class CheckSummary:
     changes: list[dict[str, Any]] = field(default_factory=list)
     drifted: list[str] = field(default_factory=list)
     interrupted: bool = False
+    seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,9 +145,9 @@ def check_sources(
     report_id: str | None = None,
     url: str | None = None,
     source_ids: Sequence[int] | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = SYSTEM_CLOCK,
     stop: threading.Event | None = None,
+    on_progress: Progress | None = None,
 ) -> CheckSummary:
     """Check the sources of one report, one URL, or all; record attempts; update verdicts.
 
@@ -162,6 +159,7 @@ def check_sources(
     jobs = _select_jobs(db, report_id, url, source_ids)
     scope = "all sources" if source_ids is None else f"{len(jobs)} due source(s)"
     scope = f"report {report_id}" if report_id else f"url {url}" if url else scope
+    now = clock.now
     started = now()
     run_id = int(
         db.table("check_runs")
@@ -190,6 +188,7 @@ def check_sources(
     )
     if interrupted:
         summary.message += f"; interrupted, {len(jobs) - len(done)} left for the next run"
+    summary.seconds = round((now() - started).total_seconds(), 3)
     with db.atomic():
         if inconclusive:
             if done:
@@ -250,22 +249,15 @@ def _canaries_down(fetcher: Fetcher, canaries: tuple[str, ...]) -> str | None:
 
 def _network_down(done: list[_Done]) -> str:
     """Say so when the run's failures look like our network rather than the sites."""
-    by_host: dict[str, list[_Done]] = {}
+    outage = Outage()
     for item in done:
-        by_host.setdefault(item.job.host, []).append(item)
-    down = [
-        host
-        for host, items in by_host.items()
-        if all(i.answer.error_type in NETWORK_LEVEL_ERRORS for i in items)
-    ]
-    if len(by_host) >= NETWORK_DOWN_MIN_HOSTS and len(down) >= NETWORK_DOWN_SHARE * len(by_host):
-        kinds = Counter(i.answer.error_type for h in down for i in by_host[h])
-        detail = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
-        return (
-            f"network looks down: {len(down)} of {len(by_host)} hosts failed at the network "
-            f"level ({detail}); no verdict was changed — check this machine's connection"
-        )
-    return ""
+        outage.record(item.job.host, item.answer.error_type)
+    if not outage.down():
+        return ""
+    return (
+        f"network looks down: {outage.describe()}; no verdict was changed — "
+        "check this machine's connection"
+    )
 
 
 def _run_workers(
@@ -274,70 +266,55 @@ def _run_workers(
     jobs: list[_Job],
     options: CheckOptions,
     run_id: int,
-    on_progress: Callable[[int, int], None] | None,
+    on_progress: Progress | None,
     now: Callable[[], datetime],
     stop: threading.Event | None,
 ) -> list[_Done]:
-    work: HostQueue[_Job] = HostQueue(
-        jobs, lambda j: j.host, options.per_host_concurrency, options.per_host_delay
-    )
-    results: queue.Queue[_Done | None] = queue.Queue()
     probes = _Probes(fetcher, options.per_host_delay)
-
-    def worker() -> None:
-        while (job := work.get()) is not None:
-            try:
-                item, result = _check_one(fetcher, job, probes, now)
-            except Exception as exc:  # a bug in one check must not stop the run
-                result = FetchResult(
-                    url=job.url,
-                    method="GET",
-                    error_type="internal_error",
-                    error_message=repr(exc)[:300],
-                )
-                item = _Done(job, _Answer.of(result), Outcome("failing", "internal_error"), now())
-            retry = _retry_delay(result)
-            if retry is not None and job.attempts == 1:
-                work.done(job, retry_in=retry, hold_host=retry)
-                continue
-            work.done(job, hold_host=_hold_host(result), contacted=result.ip is not None)
-            item.row = _check_row(run_id, item, result)
-            results.put(item)
-        results.put(None)
-
-    threads = [
-        threading.Thread(target=worker, name=f"archiver-check-{i}", daemon=True)
-        for i in range(max(1, min(options.concurrency, len(jobs))))
-    ]
-    for thread in threads:
-        thread.start()
     done: list[_Done] = []
     pending_rows: list[dict[str, Any]] = []
-    finished_workers = 0
-    collect = Collector(results, work, stop)
+
+    def attempt(job: _Job) -> Attempt[_Done]:
+        item, result = _check_one(fetcher, job, probes, now)
+        retry = _retry_delay(result)
+        if retry is not None and job.attempts == 1:
+            return Attempt(None, retry_in=retry, hold_host=retry)
+        # The row is built here, on a worker, so the writing thread only writes.
+        item.row = _check_row(run_id, item, result)
+        return Attempt(item, hold_host=_hold_host(result), contacted=result.ip is not None)
+
+    def failed(job: _Job, exc: Exception) -> _Done:
+        result = FetchResult(
+            url=job.url, method="GET", error_type="internal_error", error_message=repr(exc)[:300]
+        )
+        item = _Done(job, _Answer.of(result), Outcome("failing", "internal_error"), now())
+        item.row = _check_row(run_id, item, result)
+        return item
+
+    def store(item: _Done) -> None:
+        done.append(item)
+        pending_rows.append(item.row or {})
+        item.row = None
+        if len(pending_rows) >= 200:
+            _flush(db, pending_rows)
+        if on_progress is not None:
+            on_progress(len(done), len(jobs))
+
     try:
-        while finished_workers < len(threads):
-            item = collect.next()
-            if item is ABANDON:
-                break
-            if item is None:
-                finished_workers += 1
-                continue
-            done.append(item)
-            pending_rows.append(item.row or {})
-            item.row = None
-            if len(pending_rows) >= 200:
-                _flush(db, pending_rows)
-            if on_progress is not None:
-                on_progress(len(done), len(jobs))
-    except KeyboardInterrupt:
-        work.stop()
-        raise
+        run_pool(
+            jobs,
+            lambda j: j.host,
+            attempt,
+            failed=failed,
+            store=store,
+            concurrency=options.concurrency,
+            per_host_concurrency=options.per_host_concurrency,
+            per_host_delay=options.per_host_delay,
+            stop=stop,
+            name="archiver-check",
+        )
     finally:
         _flush(db, pending_rows)
-    if finished_workers == len(threads):
-        for thread in threads:
-            thread.join()
     return done
 
 

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,16 +29,12 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 
+from ..config import Settings
+from ..store.stamps import utc_now
 from . import guard
-from .config import Settings
-from .stamps import utc_now
 
 MAX_REDIRECTS = 10
 CHUNK = 64 * 1024
-# Errors that say more about our own connection to the internet than about the site.
-NETWORK_LEVEL_ERRORS = frozenset(
-    {"dns_nxdomain", "dns_failure", "network_unreachable", "connect_timeout"}
-)
 
 
 @dataclass(frozen=True)
@@ -361,8 +357,8 @@ class Fetcher:
         return addresses
 
 
-def _errno_in(exc: BaseException) -> int | None:
-    """The first OS error number in an exception's chain (requests wraps them several deep)."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """An exception and every one it wraps (requests and urllib3 wrap them several deep)."""
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:
@@ -370,12 +366,18 @@ def _errno_in(exc: BaseException) -> int | None:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, OSError) and isinstance(current.errno, int) and current.errno:
-            return current.errno
+        yield current
         stack.extend(a for a in current.args if isinstance(a, BaseException))
         for linked in (current.__cause__, current.__context__, getattr(current, "reason", None)):
             if isinstance(linked, BaseException):
                 stack.append(linked)
+
+
+def _errno_in(exc: BaseException) -> int | None:
+    """The first OS error number in an exception's chain."""
+    for current in _chain(exc):
+        if isinstance(current, OSError) and isinstance(current.errno, int) and current.errno:
+            return current.errno
     return None
 
 
@@ -383,8 +385,9 @@ def _classify(exc: BaseException, started: float, timeout: float) -> tuple[str, 
     """Name a transport failure the way verdicts need it: whose fault, and how final."""
     message = f"{type(exc).__name__}: {exc}"[:500]
     text = str(exc)
-    if guard.PRIVATE_ADDRESS_MARKER in text:
-        return "private_address", text[text.find(guard.PRIVATE_ADDRESS_MARKER) :][:200]
+    refused = next((e for e in _chain(exc) if isinstance(e, guard.PrivateAddressError)), None)
+    if refused is not None:
+        return "private_address", str(refused)[:200]
     if isinstance(exc, socket.gaierror):
         if exc.errno == socket.EAI_NONAME:
             return "dns_nxdomain", message

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
-from .ingest.model import CitedURL, ParsedReport
-from .stamps import file_sha256, utc_now
-from .urls import canonical_url
+from ..store.stamps import file_sha256, utc_now
+from ..urls import canonical_url
+from .model import CitedURL, ParsedReport
 
 
 def report_id_from_path(path: Path) -> str:

@@ -12,7 +12,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import html as lxml_html
 
-from .pagetext import heavy_parse, parse_html
+from ..pagetext import heavy_parse, parse_html
 
 # (xpath, attribute) pairs naming one requisite each; srcset lists several.
 _SINGLE = (

@@ -12,7 +12,7 @@ availability API still gives the copy closest to the date, from either side.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -22,21 +22,16 @@ from waybackpy import WaybackMachineCDXServerAPI
 from waybackpy.cdx_utils import full_url
 from waybackpy.exceptions import WaybackError
 
-from .stamps import stamp
-from .wayback import (
-    SYSTEM_CLOCK,
-    ArchiveClient,
-    CallFailed,
-    Clock,
-    Paused,
-    WaybackOptions,
-    WaybackSummary,
-    playback_url,
-    scope_sources,
-    wayback_timestamp,
-)
+from ..clock import SYSTEM_CLOCK, Clock, Progress
+from ..errors import CallFailed, Paused
+from ..net.outage import Outage
+from ..store import scoped_sources, stamp
+from .client import ArchiveClient
+from .options import WaybackOptions, WaybackSummary
+from .timestamps import playback_url, wayback_timestamp
 
-# Network-level failures in a row, with no answer yet, that mean the Archive is unreachable.
+# The Archive is one host: network-level failures of this many lookups, with not one answer,
+# mean it (or our network) is unreachable.
 UNREACHABLE_AFTER = 3
 
 
@@ -94,7 +89,7 @@ def lookup(
     report_id: str | None = None,
     url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> WaybackSummary:
     """Ask the Archive about the sources of one report, one URL (always asked), or all."""
     summary = WaybackSummary()
@@ -135,13 +130,13 @@ def _look_up_all(
     client: ArchiveClient,
     targets: list[_Target],
     summary: WaybackSummary,
-    on_progress: Callable[[int, int], None] | None,
+    on_progress: Progress | None,
 ) -> list[str]:
     """Look up one target after another; returns notes for the run's message."""
     # Network failures before the first answer are held back: if nothing ever answers, the
     # Archive (or our network) is down, and the run must change nothing.
     unanswered: list[tuple[_Target, CallFailed]] = []
-    answered = False
+    outage = Outage(min_hosts=1, min_attempts=UNREACHABLE_AFTER)
     now_ts = wayback_timestamp(client.clock.now())
     for done, target in enumerate(targets):
         try:
@@ -152,12 +147,12 @@ def _look_up_all(
                 f"lookups paused until {stamp(paused.until)} after a 429 from the Archive; "
                 f"{len(targets) - done} source(s) left for the next run"
             ]
-        if error is not None and error.network and not answered:
+        outage.record(client.base, _network_error(error))
+        if error is not None and not outage.answered:
             unanswered.append((target, error))
-            if len(unanswered) >= UNREACHABLE_AFTER:
+            if outage.down():
                 break
             continue
-        answered = True
         for held, held_error in unanswered:
             _store(db, client, held, [], "cdx", held_error, summary)
         unanswered.clear()
@@ -171,6 +166,14 @@ def _look_up_all(
             "nothing was changed — check this machine's connection and wayback_url"
         ]
     return []
+
+
+def _network_error(error: CallFailed | None) -> str | None:
+    """A failed call in the outage rule's words: a network-level error type, or None (an
+    answer, even an error page, means the Archive was reached)."""
+    if error is None or not error.network:
+        return None
+    return error.error_type if error.error_type == "connect_timeout" else "network_unreachable"
 
 
 def _find(
@@ -293,6 +296,7 @@ def _store(
     ]
     with db.atomic():
         db.table("wayback_snapshots").insert_all(rows, ignore=True)
+        db.table("wayback_lookups").insert({**state, "snapshots": len(snapshots)})
         db.table("wayback_state").upsert(state, pk="source_id")
 
 
@@ -304,7 +308,7 @@ def _targets(
     db: Database, options: WaybackOptions, report_id: str | None, url: str | None, now: datetime
 ) -> list[_Target]:
     """The sources to ask about, each with its citation date; recent answers are not asked again."""
-    sources = scope_sources(db, report_id, url)
+    sources = [(r["id"], r["url"]) for r in scoped_sources(db, "s.id, s.url", report_id, url)]
     dates = {
         r["source_id"]: r["cited"]
         for r in db.query(

@@ -1,10 +1,11 @@
-"""Politeness without idle workers: hand out work so each host gets its share, never more.
+"""The one worker pool of check and capture: politeness without idle workers.
 
 Workers ask :class:`HostQueue` for the next item. It only hands out an item whose host has a
 free slot (``per_host_concurrency``) and whose last request began at least ``per_host_delay``
 ago, so a worker never sits blocked on a busy host while other hosts have work waiting. A host
 that asks us to slow down (429/503, ``Retry-After``) is held back until the time it named.
-:class:`Collector` is the other end: the thread that stores results, and stops cleanly.
+:func:`run_pool` runs the workers and hands each result to the calling thread, which alone
+writes to SQLite; a stop starts nothing new and abandons what is still running after a grace.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -127,40 +129,97 @@ class HostQueue(Generic[T]):
             self._stopped = True
             self._cond.notify_all()
 
-    @property
-    def remaining(self) -> int:
-        with self._cond:
-            return sum(len(h.pending) for h in self._hosts.values())
-
 
 # After a stop, how long in-flight requests may take to finish before they are abandoned
 # (worker threads are daemons; a stopped service must exit within 10 seconds).
 STOP_GRACE = 4.0
-ABANDON: Any = object()
 
 
-class Collector:
-    """Takes finished work off a results queue; after ``stop``, hands out no new work and
-    gives up on what is still in flight after STOP_GRACE seconds (answers ``ABANDON``)."""
+@dataclass(slots=True)
+class Attempt(Generic[R]):
+    """What a worker did with one item: a result to store, or (result None) a retry.
 
-    def __init__(
-        self, results: queue.Queue[Any], work: HostQueue[Any], stop: threading.Event | None
-    ) -> None:
-        self._results, self._work, self._stop = results, work, stop
-        self._deadline: float | None = None
+    retry_in: put the item back to start again after this many seconds.
+    hold_host: keep the item's host idle this long (it asked us to back off).
+    contacted: False when no connection was made, so no politeness delay is owed.
+    """
 
-    def next(self) -> Any:
-        """The next result (``None`` marks a finished worker), or ``ABANDON``."""
-        if self._stop is None:
-            return self._results.get()
-        while True:
-            if self._deadline is None and self._stop.is_set():
-                self._work.stop()
-                self._deadline = time.monotonic() + STOP_GRACE
-            wait = 0.2 if self._deadline is None else self._deadline - time.monotonic()
-            if wait <= 0:
-                return ABANDON
+    result: R | None
+    retry_in: float | None = None
+    hold_host: float = 0.0
+    contacted: bool = True
+
+
+_FINISHED: Any = object()
+
+
+def run_pool(
+    items: Sequence[T],
+    host_of: Callable[[T], str],
+    attempt: Callable[[T], Attempt[R]],
+    *,
+    failed: Callable[[T, Exception], R],
+    store: Callable[[R], None],
+    concurrency: int,
+    per_host_concurrency: int,
+    per_host_delay: float,
+    stop: threading.Event | None = None,
+    name: str = "archiver-worker",
+) -> bool:
+    """Run ``attempt`` on every item in worker threads; ``store`` each result on this thread.
+
+    failed: the result of an item whose attempt raised (a bug must not stop or hang the run).
+    Returns False when a stop (``stop`` set, or Ctrl-C) left items unfinished: items in flight
+    after STOP_GRACE seconds are abandoned, nothing of them stored.
+    """
+    if not items:
+        return True
+    work: HostQueue[T] = HostQueue(items, host_of, per_host_concurrency, per_host_delay)
+    results: queue.Queue[Any] = queue.Queue()
+
+    def worker() -> None:
+        while (item := work.get()) is not None:
             try:
-                return self._results.get(timeout=wait)
+                outcome = attempt(item)
+            except Exception as exc:  # recorded as the item's result by ``failed``
+                outcome = Attempt(failed(item, exc))
+            work.done(
+                item,
+                retry_in=outcome.retry_in,
+                hold_host=outcome.hold_host,
+                contacted=outcome.contacted,
+            )
+            if outcome.result is not None:
+                results.put(outcome.result)
+        results.put(_FINISHED)
+
+    threads = [
+        threading.Thread(target=worker, name=f"{name}-{i}", daemon=True)
+        for i in range(max(1, min(concurrency, len(items))))
+    ]
+    for thread in threads:
+        thread.start()
+    finished = 0
+    deadline: float | None = None
+    try:
+        while finished < len(threads):
+            if deadline is None and stop is not None and stop.is_set():
+                work.stop()
+                deadline = time.monotonic() + STOP_GRACE
+            wait = 0.2 if deadline is None else deadline - time.monotonic()
+            if wait <= 0:
+                return False
+            try:
+                result = results.get(timeout=wait if stop is not None else None)
             except queue.Empty:
                 continue
+            if result is _FINISHED:
+                finished += 1
+            else:
+                store(result)
+    except KeyboardInterrupt:
+        work.stop()
+        raise
+    for thread in threads:
+        thread.join()
+    return deadline is None

@@ -14,11 +14,11 @@ from lxml import html as lxml_html
 from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 
-from .errors import ArchiverError, InvalidURL
-from .pagetext import decode_body
-from .requisites import rewrite_css, rewrite_html
-from .status import require_report
-from .urls import canonical_url
+from ..capture.requisites import rewrite_css, rewrite_html
+from ..errors import ArchiverError, InvalidURL, StorageError
+from ..pagetext import decode_body
+from ..store import require_report
+from ..urls import canonical_url
 from .wayback import copies, nearest_copy
 
 
@@ -197,6 +197,13 @@ def search_text(
 
 def export_capture(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path:
     """Write the newest full capture as ``index.html`` plus ``files/``, openable offline."""
+    try:
+        return _export(db, source_id, data_dir, out_dir)
+    except OSError as exc:
+        raise StorageError(exc.filename or out_dir, exc) from exc
+
+
+def _export(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path:
     capture = next(
         db.table("captures").rows_where(
             "source_id = ? and status = 'captured'", [source_id], order_by="id desc", limit=1

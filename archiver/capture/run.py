@@ -14,12 +14,10 @@ so the folder can be moved.
 from __future__ import annotations
 
 import hashlib
-import queue
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +26,15 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
-from .config import Settings
-from .fetch import NETWORK_LEVEL_ERRORS, Fetcher, FetchLimits, FetchResult
-from .hostqueue import ABANDON, Collector, HostQueue
-from .pagetext import Page, decode_body, page_metadata
+from ..clock import SYSTEM_CLOCK, Clock, Progress
+from ..config import DEFAULTS, Settings
+from ..net.fetch import Fetcher, FetchLimits, FetchResult
+from ..net.outage import Outage
+from ..net.pool import Attempt, run_pool
+from ..pagetext import Page, decode_body, page_metadata
+from ..store import scoped_sources, stamp
+from ..version import __version__
 from .requisites import css_requisites, html_requisites
-from .stamps import stamp, utc_now
-from .status import scoped_sources
-from .version import __version__
 from .warcfile import CaptureWarc, SpooledPayload, open_capture_warc
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -45,22 +44,22 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 class CaptureOptions:
     """Everything a capture run needs, taken from Settings by the caller."""
 
-    data_dir: Path
+    data_dir: Path = DEFAULTS.data_dir
     limits: FetchLimits = field(default_factory=FetchLimits)
-    max_capture_bytes: int = 50_000_000
-    requisites: bool = True
-    requisite_budget_bytes: int = 10_000_000
-    concurrency: int = 8
-    per_host_concurrency: int = 2
-    per_host_delay: float = 1.0
+    max_capture_bytes: int = DEFAULTS.max_capture_bytes
+    requisites: bool = DEFAULTS.requisites
+    requisite_budget_bytes: int = DEFAULTS.requisite_budget_bytes
+    concurrency: int = DEFAULTS.concurrency
+    per_host_concurrency: int = DEFAULTS.per_host_concurrency
+    per_host_delay: float = DEFAULTS.per_host_delay
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
     """The capture run's options from the user's settings."""
     return CaptureOptions(
         data_dir=settings.data_dir,
-        # A capture reads whole bodies (up to max_capture_bytes): give it at least a minute.
-        limits=FetchLimits.from_settings(settings, min_timeout=60.0),
+        # A capture reads whole bodies (up to max_capture_bytes): it gets capture_timeout.
+        limits=FetchLimits.from_settings(settings, min_timeout=settings.capture_timeout),
         max_capture_bytes=settings.max_capture_bytes,
         requisites=settings.requisites,
         requisite_budget_bytes=settings.requisite_budget_bytes,
@@ -164,6 +163,12 @@ class CaptureSummary:
     bytes: int = 0
     message: str = ""
     failures: list[dict[str, Any]] = field(default_factory=list)
+    network_down: bool = False
+    interrupted: bool = False
+
+    @property
+    def done(self) -> int:
+        return self.captured + self.revisits + self.failed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,8 +181,9 @@ def capture_sources(
     report_id: str | None = None,
     url: str | None = None,
     force: bool = False,
-    on_progress: Callable[[int, int], None] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
     stop: threading.Event | None = None,
+    on_progress: Progress | None = None,
 ) -> CaptureSummary:
     """Capture the selected sources: new ones and changed ones, or all of them with ``force``.
 
@@ -189,71 +195,62 @@ def capture_sources(
     if not jobs:
         summary.message = "nothing to capture: every source has a current capture"
         return summary
-    work: HostQueue[_Job] = HostQueue(
-        jobs, lambda j: j.host, options.per_host_concurrency, options.per_host_delay
-    )
     fetcher = Fetcher(options.limits)
     stored = _StoredPayloads(db)
-    results: queue.Queue[CaptureRecord | None] = queue.Queue()
+    outage = Outage()
 
-    def worker() -> None:
-        while (job := work.get()) is not None:
-            try:
-                record = _capture_one(fetcher, job, options, stored)
-            except Exception as exc:  # recorded; one bad page must not stop (or hang) the run
-                # OSError: disk full, permissions; anything else is a bug in one capture.
-                storage = isinstance(exc, OSError)
-                record = CaptureRecord(
-                    job.source_id,
-                    job.url,
-                    utc_now(),
-                    "failed",
-                    error_type="storage_error" if storage else "internal_error",
-                    error_message=(str(exc) if storage else repr(exc))[:300],
-                )
-            work.done(job)
-            results.put(record)
-        results.put(None)
+    def attempt(job: _Job) -> Attempt[CaptureRecord]:
+        return Attempt(_capture_one(fetcher, job, options, stored, clock))
 
-    threads = [
-        threading.Thread(target=worker, name=f"archiver-capture-{i}", daemon=True)
-        for i in range(max(1, min(options.concurrency, len(jobs))))
-    ]
-    for thread in threads:
-        thread.start()
-    finished, network_failures = 0, 0
-    collect = Collector(results, work, stop)
+    def failed(job: _Job, exc: Exception) -> CaptureRecord:
+        # OSError: disk full, permissions; anything else is a bug in one capture.
+        storage = isinstance(exc, OSError)
+        return CaptureRecord(
+            job.source_id,
+            job.url,
+            stamp(clock.now()),
+            "failed",
+            error_type="storage_error" if storage else "internal_error",
+            error_message=(str(exc) if storage else repr(exc))[:300],
+        )
+
+    def store(record: CaptureRecord) -> None:
+        _store(db, record)
+        summary.bytes += record.bytes
+        outage.record(urlsplit(record.url).netloc, record.error_type)
+        if record.status == "failed":
+            summary.failed += 1
+            summary.failures.append(
+                {"url": record.url, "error": record.error_type, "message": record.error_message}
+            )
+        elif record.status == "revisit":
+            summary.revisits += 1
+        else:
+            summary.captured += 1
+        if on_progress is not None:
+            on_progress(summary.captured + summary.revisits + summary.failed, len(jobs))
+
     try:
-        while finished < len(threads):
-            record = collect.next()
-            if record is ABANDON:
-                break
-            if record is None:
-                finished += 1
-                continue
-            _store(db, record)
-            summary.bytes += record.bytes
-            if record.status == "failed":
-                summary.failed += 1
-                summary.failures.append(
-                    {"url": record.url, "error": record.error_type, "message": record.error_message}
-                )
-                network_failures += record.error_type in NETWORK_LEVEL_ERRORS
-            elif record.status == "revisit":
-                summary.revisits += 1
-            else:
-                summary.captured += 1
-            if on_progress is not None:
-                on_progress(summary.captured + summary.revisits + summary.failed, len(jobs))
-    except KeyboardInterrupt:
-        work.stop()
-        raise
+        run_pool(
+            jobs,
+            lambda j: j.host,
+            attempt,
+            failed=failed,
+            store=store,
+            concurrency=options.concurrency,
+            per_host_concurrency=options.per_host_concurrency,
+            per_host_delay=options.per_host_delay,
+            stop=stop,
+            name="archiver-capture",
+        )
     finally:
         fetcher.close()
-    if len(jobs) >= 3 and network_failures >= 0.8 * len(jobs):
+    summary.interrupted = stop is not None and stop.is_set() and summary.done < len(jobs)
+    if outage.down():
+        summary.network_down = True
         summary.message = (
-            f"network looks down: {network_failures} of {len(jobs)} captures failed at the "
-            "network level; they will be tried again on the next run"
+            f"network looks down: {outage.describe()}; "
+            "the captures will be tried again on the next run"
         )
     return summary
 
@@ -280,10 +277,10 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
 
 
 def _capture_one(
-    fetcher: Fetcher, job: _Job, options: CaptureOptions, stored: _StoredPayloads
+    fetcher: Fetcher, job: _Job, options: CaptureOptions, stored: _StoredPayloads, clock: Clock
 ) -> CaptureRecord:
     """Fetch one page (and its requisites) into a new WARC file."""
-    started = datetime.now(UTC)
+    started = clock.now()
     warc_date = _warc_date(started)
     record = CaptureRecord(job.source_id, job.url, stamp(started), "captured")
     payload = SpooledPayload()
@@ -468,15 +465,6 @@ def _store(db: Database, record: CaptureRecord) -> None:
     row["tool_version"] = __version__
     with db.atomic():
         capture_id = int(db.table("captures").insert(row).last_pk)  # type: ignore[arg-type]
-        if record.warc_path and record.warc_sha256:
-            db.table("warc_files").insert(
-                {
-                    "path": record.warc_path,
-                    "sha256": record.warc_sha256,
-                    "capture_id": capture_id,
-                    "created_at": record.captured_at,
-                }
-            )
         db.table("capture_resources").insert_all(
             [
                 {**asdict(resource), "truncated": int(resource.truncated), "capture_id": capture_id}

@@ -1,5 +1,5 @@
-"""Reports on a report's sources (Markdown, HTML, CSV, JSON), annotated footnotes ready to
-publish, and what changed between two moments, all computed from ``citation_rows``."""
+"""Reports on a report's sources (Markdown, HTML, CSV, JSON) and annotated footnotes ready to
+publish, all computed from ``citation_rows``."""
 
 from __future__ import annotations
 
@@ -252,46 +252,3 @@ def annotated(data: dict[str, Any], output_format: str) -> str:
         )
         lines.append(f"{row['footnote']}. {row['url']}{archived}")
     return "\n".join(lines) + "\n"
-
-
-def source_states(db: Database) -> dict[str, dict[str, Any]]:
-    """Each cited source's verdict, drift and copies now, to compare with a later moment."""
-    return {
-        row["canonical_url"]: {
-            "url": row["url"],
-            "verdict": row["verdict"],
-            "drifted": bool(row["drifted"]),
-            "archived": bool(row["wayback_url"] or row["local_captured_at"]),
-        }
-        for row in citation_rows(db)
-    }
-
-
-def changes(
-    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]
-) -> dict[str, list[str]]:
-    """URLs newly failing, newly dead, recovered, drifted and newly archived between two
-    ``source_states``."""
-    found: dict[str, list[str]] = {
-        "newly_failing": [],
-        "newly_dead": [],
-        "recovered": [],
-        "drifted": [],
-        "newly_archived": [],
-    }
-    for key, now in after.items():
-        then = before.get(key) or {"verdict": "unchecked", "drifted": False, "archived": False}
-        if (
-            now["verdict"] in ("failing", "soft_404", "blocked")
-            and then["verdict"] != now["verdict"]
-        ):
-            found["newly_failing"].append(now["url"])
-        if now["verdict"] == "dead" and then["verdict"] != "dead":
-            found["newly_dead"].append(now["url"])
-        if then["verdict"] in PROBLEMS and now["verdict"] in ("ok", "redirected"):
-            found["recovered"].append(now["url"])
-        if now["drifted"] and not then["drifted"]:
-            found["drifted"].append(now["url"])
-        if now["archived"] and not then["archived"]:
-            found["newly_archived"].append(now["url"])
-    return found

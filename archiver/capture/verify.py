@@ -17,8 +17,7 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from .stamps import file_sha256
-from .status import require_report
+from ..store import file_sha256, require_report
 
 
 @dataclass
@@ -33,19 +32,27 @@ class VerifyResult:
     def ok(self) -> bool:
         return not self.problems
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "files": self.files,
+            "payloads": self.payloads,
+            "problems": self.problems,
+        }
+
 
 def verify_captures(db: Database, data_dir: Path, report_id: str | None = None) -> VerifyResult:
     """Re-hash stored WARC files and payloads (of one report's sources, or all)."""
     params: list[Any] = []
-    where = ""
+    where = "where c.warc_path is not null"
     if report_id is not None:
         require_report(db, report_id)
-        where = "where c.source_id in (select source_id from citations where report_id = ?)"
+        where += " and c.source_id in (select source_id from citations where report_id = ?)"
         params = [report_id]
     files = list(
         db.query(
-            f"select w.path, w.sha256, w.capture_id from warc_files w "
-            f"join captures c on c.id = w.capture_id {where} order by w.path",
+            "select c.warc_path as path, c.warc_sha256 as sha256, c.id as capture_id "
+            f"from captures c {where} order by c.warc_path",
             params,
         )
     )

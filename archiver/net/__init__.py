@@ -1,0 +1,1 @@
+"""The one HTTP policy: bounded, guarded fetching, the worker pool, and the outage rule."""

@@ -1,0 +1,61 @@
+"""Opening the SQLite store safely: WAL, a busy timeout, foreign keys, the schema up to date."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ..errors import ArchiverError
+from .migrations import migrations
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class _Database(Database):
+    """sqlite-utils' Database, but a transaction takes the write lock when it begins.
+
+    A deferred transaction (sqlite-utils' ``BEGIN``) that reads, then writes after another
+    connection committed, fails at once with "database is locked" — the busy timeout does not
+    apply. ``BEGIN IMMEDIATE`` waits its turn instead, so the scheduler and the CLI can write
+    to the same file at the same time.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Database]:
+        if self.conn.in_transaction:  # nested: sqlite-utils' savepoint
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+
+
+def open_db(path: Path | str) -> Database:
+    """Open (creating if needed) the database in WAL mode and bring its schema up to date."""
+    path = Path(path)
+    if path.is_dir():
+        raise ArchiverError(f"{path}: is a folder, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        db = _Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.enable_wal()
+        migrations.apply(db)
+    except (OSError, sqlite3.DatabaseError) as exc:
+        raise ArchiverError(f"{path}: cannot open database: {exc}") from exc
+    return db

@@ -1,0 +1,494 @@
+"""The store's schema, every table of every stage, as ``sqlite_utils`` migrations.
+
+Tables (plain names, foreign keys and indexes, so the file reads well in Datasette):
+
+- ``reports``: one row per report (id, title, date).
+- ``sources``: one row per distinct URL, keyed by its canonical form.
+- ``citations``: one row per URL in a footnote; removed footnotes keep their row (``removed_at``).
+- ``citation_changes``: what each import added, updated, removed or restored, with old values.
+- ``imports``: one row per import of a report file, with its counts and warnings.
+- ``check_runs``, ``checks``: every run of the link checker and every attempt it made.
+- ``source_state``: each checked source's current verdict and what it rests on.
+- ``reference_texts``: each source's first good page (compressed) and, once a later check
+  found it changed, its main text: what drift is measured against.
+- ``captures``, ``capture_resources``, ``capture_texts`` (with FTS5): local copies (each with
+  its WARC file's path and SHA-256), every exchange stored in them, and searchable text.
+- ``wayback_snapshots``, ``wayback_lookups``, ``wayback_state``: every Archive capture found,
+  every lookup made, and each source's nearest and newest copy now.
+- ``wayback_saves``, ``wayback_save_events``, ``wayback_pauses``: Save Page Now jobs, every
+  move of their state, and rate-limit pauses.
+- ``runs``: every run, from the CLI or the scheduler, of the main job or one stage
+  (``archiver runs``): job, trigger, start, end, status, counts, summary, error.
+
+Enum-like columns (verdicts, save states, capture statuses, change kinds, run statuses) carry
+CHECK constraints: a word the code does not know cannot be stored.
+
+A change to the schema is a new migration at the end; a migration once released is never edited.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("archiver")
+
+
+@migrations()
+def m001_reports_sources_citations(db: Database) -> None:
+    db.table("reports").create(
+        {"id": str, "title": str, "date": str, "created_at": str, "updated_at": str},
+        pk="id",
+        not_null={"id"},
+    )
+    db.table("sources").create(
+        {
+            "id": int,
+            "canonical_url": str,
+            "url": str,
+            "host": str,
+            "first_cited_at": str,
+        },
+        pk="id",
+        not_null={"canonical_url", "url"},
+    )
+    db.table("sources").create_index(["canonical_url"], unique=True)
+    db.table("sources").create_index(["host"])
+    db.table("imports").create(
+        {
+            "id": int,
+            "report_id": str,
+            "path": str,
+            "sha256": str,
+            "format": str,
+            "imported_at": str,
+            "added": int,
+            "updated": int,
+            "removed": int,
+            "restored": int,
+            "unchanged": int,
+            "markers_without_urls": str,
+            "skipped": str,
+        },
+        pk="id",
+        foreign_keys=[("report_id", "reports", "id")],
+    )
+    db.table("imports").create_index(["report_id"])
+    db.table("citations").create(
+        {
+            "id": int,
+            "report_id": str,
+            "footnote": int,
+            "position": int,
+            "source_id": int,
+            "url": str,
+            "context": str,
+            "accessed": str,
+            "added_at": str,
+            "updated_at": str,
+            "removed_at": str,
+        },
+        pk="id",
+        not_null={"report_id", "footnote", "position", "source_id", "url"},
+        foreign_keys=[("report_id", "reports", "id"), ("source_id", "sources", "id")],
+    )
+    db.table("citations").create_index(["report_id", "footnote", "position"], unique=True)
+    db.table("citations").create_index(["source_id"])
+    db.table("citation_changes").create(
+        {
+            "id": int,
+            "citation_id": int,
+            "import_id": int,
+            "change": str,
+            "old_url": str,
+            "old_context": str,
+            "old_accessed": str,
+        },
+        pk="id",
+        foreign_keys=[("citation_id", "citations", "id"), ("import_id", "imports", "id")],
+    )
+    db.table("citation_changes").create_index(["citation_id"])
+    db.table("citation_changes").create_index(["import_id"])
+
+
+@migrations()
+def m002_checks(db: Database) -> None:
+    """Link checking: every attempt (``checks``), per run (``check_runs``), current state."""
+    db.table("check_runs").create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "scope": str,
+            "sources": int,
+            "checked": int,
+            "inconclusive": int,
+            "message": str,
+            "summary": str,
+        },
+        pk="id",
+    )
+    db.table("checks").create(
+        {
+            "id": int,
+            "run_id": int,
+            "source_id": int,
+            "checked_at": str,
+            "method": str,
+            "status_code": int,
+            "final_url": str,
+            "redirects": str,
+            "error_type": str,
+            "error_message": str,
+            "elapsed_ms": int,
+            "ttfb_ms": int,
+            "bytes_read": int,
+            "truncated": int,
+            "content_type": str,
+            "content_hash": str,
+            "text_hash": str,
+            "ip": str,
+            "outcome": str,
+            "reason": str,
+            "counted": int,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "check_runs", "id"), ("source_id", "sources", "id")],
+    )
+    db.table("checks").create_index(["source_id", "id"])
+    db.table("checks").create_index(["run_id"])
+    db.table("source_state").create(
+        {
+            "source_id": int,
+            "verdict": str,
+            "reason": str,
+            "http_status": int,
+            "final_url": str,
+            "checked_at": str,
+            "since": str,
+            "last_ok_at": str,
+            "drifted": int,
+            "similarity": float,
+            "failures": int,
+            "failing_since": str,
+            "etag": str,
+            "last_modified": str,
+            "content_type": str,
+            "content_hash": str,
+            "text_hash": str,
+        },
+        pk="source_id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db.table("source_state").create_index(["verdict"])
+    db.table("reference_texts").create(
+        {
+            "source_id": int,
+            "taken_at": str,
+            "content_hash": str,
+            "body": bytes,
+            "text_hash": str,
+            "text": str,
+        },
+        pk="source_id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+
+
+@migrations()
+def m003_captures(db: Database) -> None:
+    """Local captures: WARC files, the exchanges in them, chain-of-custody facts, text."""
+    db.table("captures").create(
+        {
+            "id": int,
+            "source_id": int,
+            "url": str,
+            "captured_at": str,
+            "status": str,
+            "warc_path": str,
+            "warc_sha256": str,
+            "status_code": int,
+            "final_url": str,
+            "payload_sha256": str,
+            "content_hash": str,
+            "bytes": int,
+            "truncated": int,
+            "ip": str,
+            "tls_subject": str,
+            "tls_issuer": str,
+            "tls_fingerprint": str,
+            "error_type": str,
+            "error_message": str,
+            "title": str,
+            "language": str,
+            "published": str,
+            "canonical_url": str,
+            "author": str,
+            "tool_version": str,
+        },
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db.table("captures").create_index(["source_id", "id"])
+    db.table("warc_files").create(
+        {"path": str, "sha256": str, "capture_id": int, "created_at": str},
+        pk="path",
+        foreign_keys=[("capture_id", "captures", "id")],
+    )
+    db.table("capture_resources").create(
+        {
+            "id": int,
+            "capture_id": int,
+            "url": str,
+            "role": str,
+            "status_code": int,
+            "content_type": str,
+            "payload_sha256": str,
+            "bytes": int,
+            "truncated": int,
+            "record_id": str,
+            "record_offset": int,
+            "revisit_of": str,
+        },
+        pk="id",
+        foreign_keys=[("capture_id", "captures", "id")],
+    )
+    db.table("capture_resources").create_index(["capture_id"])
+    db.table("capture_texts").create(
+        {"capture_id": int, "source_id": int, "title": str, "text": str},
+        pk="capture_id",
+        foreign_keys=[("capture_id", "captures", "id"), ("source_id", "sources", "id")],
+    )
+    # unicode61 folds case for Cyrillic and Kazakh letters too, so "Синими" finds "синими".
+    db.table("capture_texts").enable_fts(
+        ["title", "text"], fts_version="FTS5", tokenize="unicode61", create_triggers=True
+    )
+
+
+@migrations()
+def m004_wayback(db: Database) -> None:
+    """Wayback Machine: snapshots found, nearest and newest copies, saves, pauses."""
+    db.table("wayback_snapshots").create(
+        {
+            "id": int,
+            "source_id": int,
+            "timestamp": str,
+            "original": str,
+            "url": str,
+            "status": int,
+            "mimetype": str,
+            "digest": str,
+            "length": int,
+            "found_at": str,
+        },
+        pk="id",
+        not_null={"source_id", "timestamp", "digest"},
+        defaults={"digest": ""},
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db.table("wayback_snapshots").create_index(["source_id", "timestamp", "digest"], unique=True)
+    db.table("wayback_state").create(
+        {
+            "source_id": int,
+            "target_date": str,
+            "nearest_timestamp": str,
+            "nearest_url": str,
+            "nearest_status": int,
+            "newest_timestamp": str,
+            "newest_url": str,
+            "via": str,
+            "looked_up_at": str,
+            "error_type": str,
+            "error_message": str,
+        },
+        pk="source_id",
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db.table("wayback_saves").create(
+        {
+            "id": int,
+            "source_id": int,
+            "state": str,
+            "job_id": str,
+            "queued_at": str,
+            "submitted_at": str,
+            "finished_at": str,
+            "timestamp": str,
+            "original": str,
+            "status_ext": str,
+            "message": str,
+            "error_type": str,
+            "attempts": int,
+            "next_attempt_at": str,
+        },
+        pk="id",
+        not_null={"source_id", "state", "attempts"},
+        defaults={"attempts": 0},
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db.table("wayback_saves").create_index(["source_id", "state"])
+    db.table("wayback_saves").create_index(["state"])
+    db.table("wayback_saves").create_index(["job_id"], unique=True)
+    db.table("wayback_pauses").create(
+        {"kind": str, "paused_until": str, "seconds": float, "reason": str, "paused_at": str},
+        pk="kind",
+    )
+
+
+@migrations()
+def m005_runs(db: Database) -> None:
+    """Scheduled job runs: one row each, written when it starts and again when it ends."""
+    db.table("runs").create(
+        {
+            "id": int,
+            "job": str,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "counts": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={"job", "started_at", "status"},
+    )
+    db.table("runs").create_index(["job", "id"])
+
+
+# The words each enum-like column may hold, as of m006 (a later migration that adds a word
+# rebuilds the table again; these literals are history, not imported constants).
+_ALLOWED: dict[str, dict[str, tuple[str, ...]]] = {
+    "citation_changes": {"change": ("added", "updated", "removed", "restored")},
+    "checks": {
+        "outcome": ("ok", "redirected", "soft_404", "blocked", "failing", "dead", "unchecked")
+    },
+    "source_state": {
+        "verdict": ("ok", "redirected", "soft_404", "blocked", "failing", "dead", "unchecked")
+    },
+    "captures": {"status": ("captured", "revisit", "failed")},
+    "wayback_saves": {"state": ("queued", "submitted", "saved", "failed", "retry-later")},
+    "runs": {"status": ("running", "ok", "failed", "interrupted")},
+}
+
+
+def _add_checks(db: Database, table: str, allowed: dict[str, tuple[str, ...]]) -> None:
+    """Rebuild ``table`` with CHECK constraints (SQLite cannot add them to a table in place)."""
+    sql = db.execute(
+        "select sql from sqlite_master where type = 'table' and name = ?", [table]
+    ).fetchone()[0]
+    if "CHECK (" in sql:
+        return  # rebuilt already, by a run of this migration that stopped before recording it
+    indexes = [
+        row[0]
+        for row in db.execute(
+            "select sql from sqlite_master where type = 'index' and tbl_name = ? "
+            "and sql is not null",
+            [table],
+        )
+    ]
+    checks = "".join(
+        f",\n   CHECK ([{column}] IN ({', '.join(repr(word) for word in words)}))"
+        for column, words in allowed.items()
+    )
+    body = sql[sql.index("(") : sql.rindex(")")]
+    db.execute(f"CREATE TABLE [{table}_new] {body}{checks}\n)")
+    db.execute(f"INSERT INTO [{table}_new] SELECT * FROM [{table}]")
+    db.execute(f"DROP TABLE [{table}]")
+    db.execute(f"ALTER TABLE [{table}_new] RENAME TO [{table}]")
+    for index in indexes:
+        db.execute(index)
+
+
+@migrations(transactional=False)
+def m006_checked_words_one_warc_record(db: Database) -> None:
+    """CHECK constraints on verdicts, save states, capture statuses, change kinds and run
+    statuses; ``warc_files`` folded into ``captures``, which already held its path and hash.
+
+    Not one transaction with the others: rebuilding tables that others reference needs foreign
+    keys off, which SQLite only allows outside a transaction.
+    """
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db["warc_files"].exists():
+                # Captures written before the fold: take path and hash from warc_files if unset.
+                db.execute(
+                    "update captures set warc_path = (select w.path from warc_files w "
+                    "where w.capture_id = captures.id), warc_sha256 = (select w.sha256 from "
+                    "warc_files w where w.capture_id = captures.id) where warc_path is null "
+                    "and id in (select capture_id from warc_files)"
+                )
+                db.execute("DROP TABLE warc_files")
+            for table, allowed in _ALLOWED.items():
+                _add_checks(db, table, allowed)
+            problems = db.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise sqlite3.IntegrityError(f"foreign keys broken by the rebuild: {problems[:5]}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+@migrations()
+def m007_history(db: Database) -> None:
+    """Wayback lookups and save transitions as history rows, like checks and captures; runs of
+    every kind (CLI or scheduled, whole job or one stage) with their summary."""
+    db.table("wayback_lookups").create(
+        {
+            "id": int,
+            "source_id": int,
+            "looked_up_at": str,
+            "target_date": str,
+            "via": str,
+            "snapshots": int,
+            "nearest_timestamp": str,
+            "nearest_url": str,
+            "nearest_status": int,
+            "newest_timestamp": str,
+            "newest_url": str,
+            "error_type": str,
+            "error_message": str,
+        },
+        pk="id",
+        not_null={"source_id", "looked_up_at"},
+        foreign_keys=[("source_id", "sources", "id")],
+    )
+    db.table("wayback_lookups").create_index(["source_id", "id"])
+    # What wayback_state holds now is the last lookup of each source: keep it as history too.
+    db.execute(
+        "insert into wayback_lookups (source_id, looked_up_at, target_date, via, "
+        "nearest_timestamp, nearest_url, nearest_status, newest_timestamp, newest_url, "
+        "error_type, error_message) select source_id, looked_up_at, target_date, via, "
+        "nearest_timestamp, nearest_url, nearest_status, newest_timestamp, newest_url, "
+        "error_type, error_message from wayback_state where looked_up_at is not null"
+    )
+    db.table("wayback_save_events").create(
+        {
+            "id": int,
+            "save_id": int,
+            "at": str,
+            "from_state": str,
+            "to_state": str,
+            "job_id": str,
+            "error_type": str,
+            "status_ext": str,
+            "message": str,
+        },
+        pk="id",
+        not_null={"save_id", "at", "to_state"},
+        foreign_keys=[("save_id", "wayback_saves", "id")],
+    )
+    db.table("wayback_save_events").create_index(["save_id", "id"])
+    db.execute(
+        "insert into wayback_save_events (save_id, at, from_state, to_state, job_id, "
+        "error_type, status_ext, message) select id, coalesce(finished_at, submitted_at, "
+        "queued_at, ''), null, state, job_id, error_type, status_ext, message from wayback_saves"
+    )
+    db.table("runs").add_column("trigger", str)
+    db.table("runs").add_column("summary", str)
+    db.execute("update runs set trigger = 'schedule'")

@@ -1,0 +1,1 @@
+"""Reading the store for people: status, reports, what changed, and retrieving copies."""
