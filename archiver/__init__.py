@@ -13,10 +13,8 @@ The names below load their modules on first use, so ``import archiver`` (and the
 quick and a command pulls in only what it needs.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import importlib as _importlib
+from typing import Any as _Any
 
 from .version import __version__
 
@@ -74,10 +72,10 @@ _WHERE = {
 __all__ = ["__version__", *sorted(_WHERE)]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'archiver' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    value = getattr(_importlib.import_module(_WHERE[name], __name__), name)
     globals()[name] = value
     return value
 

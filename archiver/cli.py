@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -99,6 +100,9 @@ def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, db: Path | None) -> None:
     """Keep the sources cited in published reports alive."""
+    # trafilatura logs pages it finds no text in as warnings; for us that is an answer, not
+    # news. The application sets this, not the library: a Python caller keeps its own logging.
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
     try:
         settings = load_settings(config_path, environ=os.environ, overrides={"db": db})
     except ArchiverError as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import html
-import logging
 import re
 import threading
 from collections.abc import Callable
@@ -18,9 +17,6 @@ from typing import Any, TypeVar
 
 from charset_normalizer import from_bytes
 from lxml import html as lxml_html
-
-# trafilatura reports pages it finds no text in as warnings; for us that is an answer, not news.
-logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 _DECLARED_CHARSET = re.compile(
     rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)|<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)""",
@@ -131,17 +127,28 @@ def _mark_parser_thread() -> None:
     _ON_PARSER.active = True
 
 
-_PARSERS = ThreadPoolExecutor(
-    max_workers=2, thread_name_prefix="archiver-parse", initializer=_mark_parser_thread
-)
+_parsers: ThreadPoolExecutor | None = None
+_parsers_lock = threading.Lock()
 T = TypeVar("T")
 
 
 def heavy_parse(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a whole-document parse on one of the two parsing threads and wait for it."""
+    """Run a whole-document parse on one of the two parsing threads and wait for it.
+
+    The threads exist from the first parse on, not from the import of this module.
+    """
+    global _parsers
     if getattr(_ON_PARSER, "active", False):
         return function(*args, **kwargs)  # already on one: waiting for another would deadlock
-    return _PARSERS.submit(function, *args, **kwargs).result()
+    if _parsers is None:
+        with _parsers_lock:
+            if _parsers is None:
+                _parsers = ThreadPoolExecutor(
+                    max_workers=2,
+                    thread_name_prefix="archiver-parse",
+                    initializer=_mark_parser_thread,
+                )
+    return _parsers.submit(function, *args, **kwargs).result()
 
 
 class Page:

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 from ..net.fetch import FetchResult
 from ..pagetext import Page, is_login_url, is_not_found_url
 
-VERDICTS = ("ok", "redirected", "soft_404", "blocked", "failing", "dead", "unchecked")
 REACHABLE = frozenset({"ok", "redirected", "soft_404", "blocked"})
 HARD_ERRORS = frozenset(
     {

@@ -18,7 +18,6 @@ from .status import citation_rows
 COUNTED = ("ok", "redirected", "drifted", "soft_404", "blocked", "failing", "dead")
 # What a reader needs to act on comes first.
 URGENCY = {"dead": 0, "blocked": 1, "drifted": 2, "soft_404": 3, "failing": 4}
-PROBLEMS = frozenset({"soft_404", "blocked", "failing", "dead"})
 ROW_COLUMNS = (
     "footnote",
     "position",
