@@ -177,9 +177,12 @@ def run_main_job(
         )
     summary = RunSummary(runs.start_run(db, job, trigger), job, trigger, ordered)
     summary.started_at = db.table("runs").get(summary.run_id)["started_at"]
+    work = _Work(
+        db, settings, summary, report_id, url, force, due_only, lookup, save,
+        only_changed_citations, clock, stop, on_progress,
+    )  # fmt: skip
     try:
-        _run_stages(db, settings, summary, report_id, url, force, due_only, lookup, save,
-                    only_changed_citations, clock, stop, on_progress)  # fmt: skip
+        work.run()
     except (Interrupted, KeyboardInterrupt):
         summary.status = "interrupted"
         _finish(db, summary)
@@ -198,89 +201,107 @@ def run_main_job(
     return summary
 
 
-def _run_stages(
-    db: Database,
-    settings: Settings,
-    summary: RunSummary,
-    report_id: str | None,
-    url: str | None,
-    force: bool,
-    due_only: bool,
-    lookup: bool,
-    save: bool,
-    only_changed_citations: bool,
-    clock: Clock,
-    stop: threading.Event | None,
-    on_progress: StageProgress | None,
-) -> None:
-    def progress(stage: str) -> Progress | None:
-        return on_progress(stage) if on_progress is not None else None
+@dataclass
+class _Work:
+    """One call of the main job: what it was asked, and a method per stage."""
 
-    stages = summary.stages
-    if "import" in stages:
-        summary.imports = import_citations(db, settings.citations, only_changed_citations)
-    judged = {"check", "capture", "wayback"} & set(stages)
-    before = source_states(db, report_id, url) if judged else {}
-    if "check" in stages:
+    db: Database
+    settings: Settings
+    summary: RunSummary
+    report_id: str | None
+    url: str | None
+    force: bool
+    due_only: bool
+    lookup: bool
+    save: bool
+    only_changed_citations: bool
+    clock: Clock
+    stop: threading.Event | None
+    on_progress: StageProgress | None
+
+    def run(self) -> None:
+        stages = self.summary.stages
+        if "import" in stages:
+            self.summary.imports = import_citations(
+                self.db, self.settings.citations, self.only_changed_citations
+            )
+        judged = {"check", "capture", "wayback"} & set(stages)
+        before = source_states(self.db, self.report_id, self.url) if judged else {}
+        if "check" in stages:
+            self._check()
+        if "capture" in stages and self._going_on():
+            self._capture()
+        if "wayback" in stages and self._going_on():
+            self._wayback()
+        if "verify" in stages:
+            from .capture.verify import verify_captures
+
+            self.summary.verify = verify_captures(self.db, self.settings.data_dir, self.report_id)
+        if judged:
+            self.summary.changes = changes(before, source_states(self.db, self.report_id, self.url))
+
+    def _going_on(self) -> bool:
+        """Not after the check found our network down, nor once asked to stop."""
+        return not self.summary.network_down and not (self.stop is not None and self.stop.is_set())
+
+    def _progress(self, stage: str) -> Progress | None:
+        return self.on_progress(stage) if self.on_progress is not None else None
+
+    def _check(self) -> None:
         from .check import check_options, check_sources
 
         due = None
-        if due_only:
+        if self.due_only:
             due = due_sources(
-                db,
-                clock.now(),
-                check_every=parse_duration(settings.check_every),
-                failing_every=parse_duration(settings.recheck_failing_every) or 0.0,
-                dead_every=parse_duration(settings.recheck_dead_every) or 0.0,
+                self.db,
+                self.clock.now(),
+                check_every=parse_duration(self.settings.check_every),
+                failing_every=parse_duration(self.settings.recheck_failing_every) or 0.0,
+                dead_every=parse_duration(self.settings.recheck_dead_every) or 0.0,
             )
-        summary.check = check_sources(
-            db,
-            check_options(settings),
-            report_id=report_id,
-            url=url,
+        check = check_sources(
+            self.db,
+            check_options(self.settings),
+            report_id=self.report_id,
+            url=self.url,
             source_ids=due,
-            clock=clock,
-            stop=stop,
-            on_progress=progress("check"),
+            clock=self.clock,
+            stop=self.stop,
+            on_progress=self._progress("check"),
         )
-        if summary.check.inconclusive:
-            summary.network_down = True
-            summary.skipped = "capture and Wayback: the network is unreachable from here"
-    stopped = stop is not None and stop.is_set()
-    if "capture" in stages and not summary.network_down and not stopped:
+        self.summary.check = check
+        if check.inconclusive:
+            self.summary.network_down = True
+            self.summary.skipped = "capture and Wayback: the network is unreachable from here"
+
+    def _capture(self) -> None:
         from .capture import capture_options, capture_sources
 
-        summary.capture = capture_sources(
-            db,
-            capture_options(settings),
-            report_id=report_id,
-            url=url,
-            force=force,
-            clock=clock,
-            stop=stop,
-            on_progress=progress("capture"),
+        self.summary.capture = capture_sources(
+            self.db,
+            capture_options(self.settings),
+            report_id=self.report_id,
+            url=self.url,
+            force=self.force,
+            clock=self.clock,
+            stop=self.stop,
+            on_progress=self._progress("capture"),
         )
-    stopped = stop is not None and stop.is_set()
-    if "wayback" in stages and not summary.network_down and not stopped:
+
+    def _wayback(self) -> None:
         from .wayback import lookup_and_save, wayback_options
 
-        summary.wayback = lookup_and_save(
-            db,
-            wayback_options(settings),
-            report_id=report_id,
-            url=url,
-            do_lookup=lookup,
-            do_save=save,
-            clock=clock,
-            stop=stop,
-            on_progress=progress("wayback"),
+        self.summary.wayback = lookup_and_save(
+            self.db,
+            wayback_options(self.settings),
+            report_id=self.report_id,
+            url=self.url,
+            do_lookup=self.lookup,
+            do_save=self.save,
+            clock=self.clock,
+            stop=self.stop,
+            on_progress=self._progress("wayback"),
         )
-    if "verify" in stages:
-        from .capture.verify import verify_captures
-
-        summary.verify = verify_captures(db, settings.data_dir, report_id)
-    if judged:
-        summary.changes = changes(before, source_states(db, report_id, url))
 
 
 def _finish(db: Database, summary: RunSummary) -> None:
