@@ -4,7 +4,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from click.testing import Result
 from conftest import REPO, SEED
 
@@ -14,7 +13,6 @@ Run = Callable[..., Result]
 CITATIONS = REPO / "citations.csv"
 
 
-@pytest.mark.skipif(not SEED.exists(), reason=f"seed report text not found at {SEED}")
 def test_committed_csv_matches_the_importer_output(run_cli: Run, tmp_path: Path) -> None:
     result = run_cli("convert", str(SEED), "fresh.csv", "--report", "odf-2018-kazakhstan-dck")
     assert result.exit_code == 0, result.output
