@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..config import DEFAULTS
 from ..net.fetch import FetchResult
 from ..pagetext import Page, is_login_url, is_not_found_url
 
@@ -49,9 +50,9 @@ class Outcome:
 class Rules:
     """When failures make a source dead, and when changed text makes it drifted."""
 
-    dead_after_failures: int = 3
-    dead_after_days: float = 3.0
-    drift_threshold: float = 0.5
+    dead_after_failures: int = DEFAULTS.dead_after_failures
+    dead_after_days: float = DEFAULTS.dead_after_days
+    drift_threshold: float = DEFAULTS.drift_threshold
 
 
 def classify(result: FetchResult, page: Page | None) -> Outcome:

@@ -29,7 +29,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3.exceptions
 
-from ..config import Settings
+from ..config import DEFAULTS, Settings
 from ..store.stamps import utc_now
 from . import guard
 
@@ -41,12 +41,12 @@ CHUNK = 64 * 1024
 class FetchLimits:
     """How far one fetch may go. ``timeout`` bounds connect, each read, and the whole fetch."""
 
-    timeout: float = 20.0
-    max_bytes: int = 2_000_000
+    timeout: float = DEFAULTS.timeout
+    max_bytes: int = DEFAULTS.max_bytes
     max_redirects: int = MAX_REDIRECTS
-    user_agent: str = "archiver"
-    allow_private_networks: bool = False
-    ca_bundle: str = ""  # a PEM file of CAs to trust instead of the system's (intranets)
+    user_agent: str = DEFAULTS.user_agent
+    allow_private_networks: bool = DEFAULTS.allow_private_networks
+    ca_bundle: str = DEFAULTS.ca_bundle  # PEM file of CAs to trust instead (intranets)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, min_timeout: float = 0.0) -> FetchLimits:
