@@ -173,12 +173,19 @@ def import_(
             f"{path}: holds several reports ({ids}); --report, --title and --date "
             "apply to single-report files only"
         )
-    results = [
-        import_report(
-            context.db, parsed, report_id=report_id, title=title, date=date, file_format=file_format
+    results = []
+    reports.reverse()
+    while reports:  # each report is let go once stored: a large file is not held twice
+        results.append(
+            import_report(
+                context.db,
+                reports.pop(),
+                report_id=report_id,
+                title=title,
+                date=date,
+                file_format=file_format,
+            )
         )
-        for parsed in reports
-    ]
     if as_json:
         payload: Any = [r.as_dict() for r in results] if len(results) > 1 else results[0].as_dict()
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))

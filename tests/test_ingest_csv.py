@@ -118,3 +118,18 @@ def test_missing_file_and_unknown_type(tmp_path: Path) -> None:
         read_report(tmp_path / "nope.csv")
     with pytest.raises(InputError, match=r"unknown file type '\.xls'"):
         read_report(write(tmp_path / "c.xls", "x"))
+
+
+def test_line_ends_and_line_numbers(tmp_path: Path) -> None:
+    # \r\n, \r and \n all end a row; a quoted newline and U+2028 stay inside their field.
+    content = (
+        'footnote,url,context\r\n1,https://a.kz/1,One.\r2,https://a.kz/2,"Two\nlines"\n'
+        "3,https://a.kz/3,Three\u2028more\n4,https://a.kz/4,"
+    )
+    (report,) = read_report(write(tmp_path / "c.csv", content))
+    assert [(c.footnote, c.line, c.context) for c in report.citations] == [
+        (1, 2, "One."),
+        (2, 4, "Two\nlines"),
+        (3, 5, "Three\u2028more"),
+        (4, 6, None),
+    ]

@@ -9,8 +9,8 @@ no URL.
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -18,7 +18,6 @@ from ..errors import InputError
 from .model import CitedURL, ParsedReport, iso_date
 
 REQUIRED_COLUMNS = ("footnote", "url")
-OPTIONAL_COLUMNS = ("report", "report_title", "report_date", "context", "accessed")
 COLUMNS = ("report", "report_title", "report_date", "footnote", "url", "context", "accessed")
 
 
@@ -44,12 +43,13 @@ def read_csv(path: Path) -> list[ParsedReport]:
     except OSError as exc:
         raise InputError(path, f"cannot read file: {exc.strerror or exc}") from exc
     text = decode_utf8(path, data)
+    del data
     if not text.strip():
         raise InputError(path, "file is empty")
     first_line = text.split("\n", 1)[0]
     # Spreadsheets in many locales save with ';'; the header tells which one this file uses.
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(_lines(text), delimiter=delimiter, strict=True)
     try:
         header = [name.strip().lower() for name in next(reader)]
         missing = [col for col in REQUIRED_COLUMNS if col not in header]
@@ -60,20 +60,37 @@ def read_csv(path: Path) -> list[ParsedReport]:
                 f"(found: {', '.join(h for h in header if h) or 'none'})",
                 1,
             )
+        column = {name: i for i, name in enumerate(header)}  # a repeated name: its last column
+        footnote_at, url_at = column["footnote"], column["url"]
+        report_at, title_at, date_at, context_at, accessed_at = (
+            column.get(name)
+            for name in ("report", "report_title", "report_date", "context", "accessed")
+        )
+        width = len(header)
         reports: dict[str, ParsedReport] = {}
+        # What each report's rows said last (title, date): a row saying the same is not re-read.
+        report_fields: dict[str, tuple[str, str]] = {}
         seen: dict[tuple[str, int, str], int] = {}
+        positions: dict[tuple[str, int], int] = {}
         for row in reader:
             line = reader.line_num
-            if not any(cell.strip() for cell in row):
+            if not "".join(row).strip():
                 continue
-            if len(row) != len(header):
-                raise InputError(path, f"expected {len(header)} fields, found {len(row)}", line)
-            record = dict(zip(header, (cell.strip() for cell in row), strict=True))
-            report_key = record.get("report", "")
-            report = reports.setdefault(report_key, ParsedReport(path=str(path)))
-            _fill_report(path, line, report, report_key, record)
-            number = _footnote_number(path, line, record["footnote"])
-            url = record["url"]
+            if len(row) != width:
+                raise InputError(path, f"expected {width} fields, found {len(row)}", line)
+            report_key = "" if report_at is None else row[report_at].strip()
+            fields = (
+                "" if title_at is None else row[title_at].strip(),
+                "" if date_at is None else row[date_at].strip(),
+            )
+            report = reports.get(report_key)
+            if report is None:
+                report = reports[report_key] = ParsedReport(path=str(path))
+            if report_fields.get(report_key) != fields:
+                _fill_report(path, line, report, report_key, *fields)
+                report_fields[report_key] = fields
+            number = _footnote_number(path, line, row[footnote_at].strip())
+            url = row[url_at].strip()
             if not url:
                 # A footnote the report has but that cites no URL: kept so that it is reported.
                 report.markers_without_urls.append(number)
@@ -84,14 +101,18 @@ def read_csv(path: Path) -> list[ParsedReport]:
                     path, f"footnote {number} cites {url} twice (also on line {seen[key]})", line
                 )
             seen[key] = line
-            position = 1 + sum(1 for c in report.citations if c.footnote == number)
+            position = positions[report_key, number] = positions.get((report_key, number), 0) + 1
             report.citations.append(
                 CitedURL(
                     footnote=number,
                     position=position,
                     url=url,
-                    context=record.get("context") or None,
-                    accessed=_date(path, line, "accessed", record.get("accessed", "")),
+                    context=(None if context_at is None else row[context_at].strip()) or None,
+                    accessed=(
+                        None
+                        if accessed_at is None
+                        else _date(path, line, "accessed", row[accessed_at].strip())
+                    ),
                     line=line,
                 )
             )
@@ -102,13 +123,26 @@ def read_csv(path: Path) -> list[ParsedReport]:
     return list(reports.values())
 
 
+# One line and its end: \r\n, \r or \n, as io.StringIO(text, newline="") splits them (the
+# last line may have none; the match at the very end is empty). Linear: it never backtracks.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)?")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` with their ends, one at a time: what ``io.StringIO(text,
+    newline="")`` yields, without its copy of the whole text (four bytes a character)."""
+    for match in _LINE.finditer(text):
+        line = match.group()
+        if line:
+            yield line
+
+
 def _fill_report(
-    path: Path, line: int, report: ParsedReport, report_key: str, record: dict[str, str]
+    path: Path, line: int, report: ParsedReport, report_key: str, title: str, date: str
 ) -> None:
     """Take the report's id, title and date from a row; rows of one report must agree."""
     report.report_id = report_key or None
-    for attr, column in (("title", "report_title"), ("date", "report_date")):
-        value = record.get(column, "")
+    for attr, column, value in (("title", "report_title", title), ("date", "report_date", date)):
         if column == "report_date":
             value = _date(path, line, column, value) or ""
         if not value:

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CitedURL:
     """One URL in one footnote.
 
     position: 1-based order of the URL inside its footnote (a footnote can cite two URLs).
     line: where it was read in the file (1-based), so errors and warnings can point at it.
+    canonical: the URL's canonical form (``archiver.urls.canonical_url``), filled in when
+    ``read_report`` screens the URLs, so that the importer need not work it out again.
     """
 
     footnote: int
@@ -20,6 +22,7 @@ class CitedURL:
     context: str | None = None
     accessed: str | None = None
     line: int | None = None
+    canonical: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class ParsedReport:
     report_id: str | None = None
     title: str | None = None
     date: str | None = None
+    # SHA-256 of the file as read_report read it (None: not read from a file).
+    sha256: str | None = None
 
 
 def iso_date(text: str) -> str:
