@@ -23,6 +23,8 @@ CSV = (
 )
 
 
+# `run` checks too: the made-up a.kz resolves nowhere, so nothing leaves the machine.
+@pytest.mark.offline_names("a.kz")
 def test_run_imports_citations_csv_into_default_database(run_cli: Run, tmp_path: Path) -> None:
     write(tmp_path / "citations.csv", CSV)
     result = run_cli("run")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SEED
 
 from archiver.errors import InputError
 from archiver.ingest.model import ParsedReport
 from archiver.ingest.text import parse_text, read_text
+
+SEED = Path(__file__).parent / "data" / "000_227782df85e410f6.txt"
 
 # What a human reads from the seed report's footnotes.
 SEED_FOOTNOTES = {

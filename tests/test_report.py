@@ -227,6 +227,8 @@ def test_html_report_renders_offline_in_chromium(built: Built, tmp_path: Path) -
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
+                # Outside the Python guard: no name resolves, so Chromium reaches only loopback.
+                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 f"--user-data-dir={tmp_path / 'profile'}",
                 f"--screenshot={shot}",
                 "--window-size=1200,1600",
@@ -244,6 +246,8 @@ def test_html_report_renders_offline_in_chromium(built: Built, tmp_path: Path) -
     assert [p for p in _LoggingHandler.requested if p != "/favicon.ico"] == ["/report.html"]
 
 
+# The three hosts resolve nowhere, with or without internet: the network is down for them.
+@pytest.mark.offline_names("a.kz", "b.kz", "c.kz")
 def test_run_without_network_stops_after_the_check_and_reports_no_change(
     run_cli: Callable[..., Result], tmp_path: Path
 ) -> None:

@@ -93,11 +93,14 @@ def test_due_sources_by_verdict(db: Database) -> None:
 
 
 @pytest.fixture
-def service_env(tmp_path: Path, web: TestWeb, wayback: WaybackStandin) -> dict[str, str]:
+def service_env(
+    tmp_path: Path, web: TestWeb, wayback: WaybackStandin, subprocess_guard: dict[str, str]
+) -> dict[str, str]:
     urls = [web.url("/article/one"), web.url("/article/two"), web.url("/status/404")]
     rows = "".join(f"r,2018-04-03,{n},{url}\n" for n, url in enumerate(urls, 1))
     write(tmp_path / "citations.csv", "report,report_date,footnote,url\n" + rows)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVER_")}
+    # The processes run under the tests' network guard (tests/subprocess_guard/sitecustomize.py).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVER_")} | subprocess_guard
     return env | {
         "ARCHIVER_DB": str(tmp_path / "db" / "archive.sqlite"),
         "ARCHIVER_DATA_DIR": str(tmp_path / "db" / "data"),
@@ -217,7 +220,7 @@ def test_kill_9_mid_run_leaves_an_intact_database_and_a_restart_resumes(
         f.write(slow)
     service = start(ARCHIVER_CHECK_EVERY="1h", ARCHIVER_WAYBACK_EVERY="1h")
     wait_for(lambda: any(r["job"] == "check" for r in runs(service_env)), 15)
-    time.sleep(1.0)  # mid-check: the slow pages take seconds
+    web.wait_for_requests("/slow/")  # mid-check: the slow pages take seconds to answer
     service.kill()
     service.wait()
     conn = sqlite3.connect(service_env["ARCHIVER_DB"])
@@ -242,7 +245,10 @@ def test_sigterm_mid_check_applies_what_finished_and_exits_promptly(
         f.write(f"r,2018-04-03,4,{web.url('/slow/8')}\n")
     service = start(ARCHIVER_TIMEOUT="20")
     wait_for(lambda: any(r["job"] == "check" for r in runs(service_env)), 15)
-    time.sleep(1.0)  # the three fast pages are done; /slow/8 is in flight
+    # /slow/8 is in flight, and the three fast pages were asked for: they answer at once, so
+    # they finish within the stop's grace period.
+    for path in ("/article/one", "/article/two", "/status/404", "/slow/8"):
+        web.wait_for_requests(path)
     began = time.monotonic()
     service.send_signal(signal.SIGTERM)
     assert service.wait(timeout=10) == 0

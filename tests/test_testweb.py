@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -102,6 +103,18 @@ def test_request_log_records_method_path_and_user_agent(
     (record,) = web.requests_to("/article/")
     assert record.header("user-agent") == "LinkChecker/1.0"
     assert record.client[0] == "127.0.0.1"
+
+
+def test_wait_for_requests_returns_when_a_slow_request_arrives(
+    web: TestWeb, http: requests.Session
+) -> None:
+    pending = threading.Thread(target=lambda: http.get(web.url("/slow/1")), daemon=True)
+    pending.start()
+    (arrived,) = web.wait_for_requests("/slow/", timeout=10)
+    assert arrived.path == "/slow/1" and pending.is_alive()  # asked for, not yet answered
+    with pytest.raises(AssertionError, match="1 of 2 request"):
+        web.wait_for_requests("/slow/", count=2, timeout=0.2)
+    pending.join(timeout=10)
 
 
 def test_head_can_disagree_with_get(web: TestWeb, http: requests.Session) -> None:

@@ -26,6 +26,7 @@ Use ``TestWeb`` directly or through the ``web``, ``web2`` and ``tls_web`` fixtur
     with TestWeb() as site:
         requests.get(site.url("/article/budget-vote"))
         assert site.requests_to("/article/")
+        site.wait_for_requests("/article/", count=1)  # at once: it has arrived
 """
 
 from __future__ import annotations
@@ -787,6 +788,7 @@ class TestWeb:
         self.key_path: Path | None = None
         self.base = ""
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified as each request arrives
         self._log: list[RequestRecord] = []
         self._pages: dict[str, _Response] = {}
         self._counts: dict[str, int] = {}
@@ -851,6 +853,28 @@ class TestWeb:
     def requests_to(self, path_prefix: str) -> list[RequestRecord]:
         return [r for r in self.requests if r.path.startswith(path_prefix)]
 
+    def wait_for_requests(
+        self, path_prefix: str, count: int = 1, timeout: float = 15.0
+    ) -> list[RequestRecord]:
+        """Block until ``count`` requests to ``path_prefix`` have arrived, and return them.
+
+        A request counts once its request line and headers are parsed, before any answer: so
+        a test knows the client is waiting on that page (say, a slow one) at that moment, with
+        no sleep. Fails the test (AssertionError) after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                found = [r for r in self._log if r.path.startswith(path_prefix)]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"{len(found)} of {count} request(s) to {path_prefix} within {timeout:g} s"
+                    )
+                self._arrived.wait(left)
+
     def set_page(
         self,
         path: str,
@@ -875,8 +899,9 @@ class TestWeb:
             time=time.monotonic(),
             client=(str(handler.client_address[0]), int(handler.client_address[1])),
         )
-        with self._lock:
+        with self._arrived:
             self._log.append(record)
+            self._arrived.notify_all()
 
     def _page_for(self, path_with_query: str) -> _Response | None:
         with self._lock:
