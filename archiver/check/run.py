@@ -1,10 +1,13 @@
 """``archiver check``: fetch every source, classify it, and turn the run into verdicts.
 
-Workers fetch concurrently (``concurrency`` in all, per-host limits through HostQueue); the
-calling thread alone writes to SQLite. Verdicts are applied at the end of a run, once we know
-whether the run says anything about the sources at all: when our own network is down (canary
-URLs failing, or most hosts failing at the network level at once), every attempt is recorded
-but no verdict changes.
+Workers fetch concurrently (``concurrency`` in all, per-host limits through HostQueue) over
+the lean HTTP/1.1 transport (net.http1: a tenth of the CPU of ``requests`` per check, so the
+threads only wait on their sockets); each works out its source's attempt row and new state,
+and the calling thread alone writes to SQLite: the attempts as they come, the new states and
+first pages into TEMP tables. Verdicts are applied at the end of a run, once we know whether
+the run says anything about the sources at all: when our own network is down (canary URLs
+failing, or most hosts failing at the network level at once), every attempt is recorded but
+no verdict changes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import gc
 import hashlib
 import json
 import secrets
+import sys
 import threading
 import time
 import zlib
@@ -45,6 +49,7 @@ STATE_COLUMNS = (
     "last_ok_at", "drifted", "similarity", "failures", "failing_since", "etag",
     "last_modified", "content_type", "content_hash", "text_hash",
 )  # fmt: skip
+VERDICT_AT, REASON_AT = STATE_COLUMNS.index("verdict"), STATE_COLUMNS.index("reason")
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ class _Answer:
 
 @dataclass(slots=True)
 class _Done:
-    """One finished attempt, kept until the run ends: small on purpose (no page bodies)."""
+    """One finished attempt, on its way from a worker to the writing thread."""
 
     job: _Job
     answer: _Answer
@@ -122,6 +127,18 @@ class _Done:
     reference: bytes | None = None  # the first good page, compressed, to compare against later
     row: dict[str, Any] | None = None  # the attempt as stored in `checks`, until written
     state: tuple[Any, ...] = ()  # the source's new state (STATE_COLUMNS), drift aside
+
+
+@dataclass(slots=True)
+class _Kept:
+    """What the end of a run needs of a finished attempt whose rows are written: one small
+    object per source (kept among the run's short-lived objects, more would pin memory)."""
+
+    job: _Job
+    error_type: str | None  # for the outage rule
+    verdict: str
+    reason: str | None
+    text: str | None  # main text of a changed page, for drift
 
 
 @dataclass
@@ -185,7 +202,7 @@ def check_sources(
     try:
         canary_failure = _canaries_down(fetcher, options.canary_urls)
         if canary_failure:
-            done: list[_Done] = []
+            done: list[_Kept] = []
             message = f"network looks down: {canary_failure}; no source was checked"
         else:
             done = _run_workers(db, fetcher, jobs, options, run_id, on_progress, now, stop)
@@ -212,6 +229,7 @@ def check_sources(
                 db.execute("update checks set counted = 0 where run_id = ?", [run_id])
         else:
             _apply_verdicts(db, done, options.rules, summary)
+        _drop_staging(db)
         summary.verdicts = _verdict_counts(db, [j.source_id for j in jobs])
         db.table("check_runs").update(
             run_id,
@@ -264,11 +282,11 @@ def _canaries_down(fetcher: LeanFetcher, canaries: tuple[str, ...]) -> str | Non
     return "every canary URL failed: " + ", ".join(failures)
 
 
-def _network_down(done: list[_Done]) -> str:
+def _network_down(done: list[_Kept]) -> str:
     """Say so when the run's failures look like our network rather than the sites."""
     outage = Outage()
     for item in done:
-        outage.record(item.job.host, item.answer.error_type)
+        outage.record(item.job.host, item.error_type)
     if not outage.down():
         return ""
     return (
@@ -286,10 +304,11 @@ def _run_workers(
     on_progress: Progress | None,
     now: Callable[[], datetime],
     stop: threading.Event | None,
-) -> list[_Done]:
+) -> list[_Kept]:
     probes = _Probes(fetcher, options.per_host_delay)
-    done: list[_Done] = []
-    pending_rows: list[dict[str, Any]] = []
+    done: list[_Kept] = []
+    pending = _Pending()
+    _prepare_staging(db)
 
     def attempt(job: _Job) -> Attempt[_Done]:
         item, result = _check_one(fetcher, job, probes, now)
@@ -311,11 +330,9 @@ def _run_workers(
         return item
 
     def store(item: _Done) -> None:
-        done.append(item)
-        pending_rows.append(item.row or {})
-        item.row = None
-        if len(pending_rows) >= 200:
-            _flush(db, pending_rows)
+        done.append(pending.add(item))
+        if len(pending.rows) >= 200:
+            pending.flush(db)
         if on_progress is not None:
             on_progress(len(done), len(jobs))
 
@@ -333,16 +350,77 @@ def _run_workers(
             name="archiver-check",
         )
     finally:
-        _flush(db, pending_rows)
+        pending.flush(db)
     return done
 
 
-def _flush(db: Database, rows: list[dict[str, Any]]) -> None:
-    """Write finished attempts in one short transaction, so other writers are not held up."""
-    if rows:
+# Per-connection TEMP tables (no other connection sees them, no migration makes them): each
+# finished source's new state and first page wait here until the run ends and says whether
+# they count, so the end of a run is two INSERT … SELECT statements, and no run holds its
+# sources' pages in memory.
+STAGED_STATE = "archiver_check_state"
+STAGED_REFERENCES = "archiver_check_references"
+REFERENCE_COLUMNS = ("source_id", "taken_at", "content_hash", "body")
+
+
+def _prepare_staging(db: Database) -> None:
+    with db.atomic():
+        for staged, table in (
+            (STAGED_STATE, "source_state"),
+            (STAGED_REFERENCES, "reference_texts"),
+        ):
+            db.execute(f"drop table if exists temp.[{staged}]")
+            db.execute(f"create temp table [{staged}] as select * from main.[{table}] where 0")
+
+
+def _drop_staging(db: Database) -> None:
+    for staged in (STAGED_STATE, STAGED_REFERENCES):
+        db.execute(f"drop table if exists temp.[{staged}]")
+
+
+class _Pending:
+    """Finished attempts not yet written: their `checks` rows, new states and first pages."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.states: list[tuple[Any, ...]] = []
+        self.references: list[tuple[Any, ...]] = []
+
+    def add(self, item: _Done) -> _Kept:
+        """Queue its rows; what the end of the run still needs of it."""
+        self.rows.append(item.row or {})
+        self.states.append(item.state)
+        if item.reference is not None:
+            self.references.append(
+                (
+                    item.job.source_id,
+                    stamp(item.checked_at),
+                    item.answer.content_hash,
+                    item.reference,
+                )
+            )
+        reason = item.state[REASON_AT]
+        return _Kept(
+            item.job,
+            item.answer.error_type,
+            item.state[VERDICT_AT],
+            sys.intern(reason) if isinstance(reason, str) else None,
+            item.text,
+        )
+
+    def flush(self, db: Database) -> None:
+        """Write them in one short transaction, so other writers are not held up."""
+        if not self.rows:
+            return
         with db.atomic():
-            _replace_rows(db, "checks", rows)
-        rows.clear()
+            _replace_rows(db, "checks", self.rows)
+            _insert_or_replace(db, f"temp.[{STAGED_STATE}]", STATE_COLUMNS, self.states)
+            _insert_or_replace(
+                db, f"temp.[{STAGED_REFERENCES}]", REFERENCE_COLUMNS, self.references
+            )
+        self.rows.clear()
+        self.states.clear()
+        self.references.clear()
 
 
 def _check_row(run_id: int, item: _Done, result: FetchResult) -> dict[str, Any]:
@@ -522,45 +600,37 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _apply_verdicts(db: Database, done: list[_Done], rules: Rules, summary: CheckSummary) -> None:
+def _apply_verdicts(db: Database, done: list[_Kept], rules: Rules, summary: CheckSummary) -> None:
     """Fold each attempt into its source's state, recording changes and drift.
 
-    Each attempt's new state was worked out on its worker (``_state_row``); what is left here
-    is drift, which needs the database, and writing it all in one statement.
+    Each attempt's new state was worked out on its worker (``_state_row``) and staged as the
+    run went; what is left here is drift, which needs the database, and one copy.
     """
-    states: list[tuple[Any, ...]] = []
-    references: list[tuple[Any, ...]] = []
-    verdict_at = STATE_COLUMNS.index("verdict")
-    reason_at = STATE_COLUMNS.index("reason")
-    drifted_at = STATE_COLUMNS.index("drifted")
+    columns = ", ".join(f"[{c}]" for c in STATE_COLUMNS)
     for item in done:
         job = item.job
         previous = job.state or {}
-        state = item.state or _state_row(item, rules)
-        if item.reference is not None:
-            references.append(
-                (job.source_id, stamp(item.checked_at), item.answer.content_hash, item.reference)
+        verdict, reason = item.verdict, item.reason
+        if item.text is not None:
+            drift = _drift(db, job.source_id, item.text, rules)
+            db.execute(
+                f"update temp.[{STAGED_STATE}] set drifted = ?, similarity = ? where source_id = ?",
+                [drift["drifted"], drift["similarity"], job.source_id],
             )
-        elif item.text is not None:
-            fields = dict(zip(STATE_COLUMNS, state, strict=True))
-            fields.update(_drift(db, job.source_id, item.text, rules))
-            state = tuple(fields[column] for column in STATE_COLUMNS)
-        states.append(state)
+            if drift["drifted"] and not previous.get("drifted"):
+                summary.drifted.append(job.url)
         before = previous.get("verdict") or "unchecked"
-        if state[verdict_at] != before:
-            summary.changes.append(
-                {
-                    "url": job.url,
-                    "from": before,
-                    "to": state[verdict_at],
-                    "reason": state[reason_at],
-                }
-            )
-        if state[drifted_at] and not previous.get("drifted"):
-            summary.drifted.append(job.url)
-    _insert_or_replace(db, "source_state", STATE_COLUMNS, states)
-    _insert_or_replace(
-        db, "reference_texts", ("source_id", "taken_at", "content_hash", "body"), references
+        if verdict != before:
+            change = {"url": job.url, "from": before, "to": verdict, "reason": reason}
+            summary.changes.append(change)
+    db.execute(
+        f"insert or replace into source_state ({columns}) "
+        f"select {columns} from temp.[{STAGED_STATE}]"
+    )
+    references = ", ".join(f"[{c}]" for c in REFERENCE_COLUMNS)
+    db.execute(
+        f"insert or replace into reference_texts ({references}) "
+        f"select {references} from temp.[{STAGED_REFERENCES}]"
     )
 
 
@@ -569,7 +639,7 @@ def _insert_or_replace(
 ) -> None:
     if rows:
         db.conn.executemany(
-            f"insert or replace into [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
+            f"insert or replace into {table} ({', '.join(f'[{c}]' for c in columns)}) "
             f"values ({', '.join('?' for _ in columns)})",
             rows,
         )

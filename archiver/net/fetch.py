@@ -1,4 +1,7 @@
-"""The one HTTP client of archiver: bounded, guarded requests that report failures as data.
+"""The HTTP client of archiver: bounded, guarded requests that report failures as data.
+
+:class:`Fetcher` (``requests``) serves captures and everything else; checks use its lean twin
+:class:`~archiver.net.http1.LeanFetcher`, which shares the rules below and this result type.
 
 Every fetch is bounded: a connect and read ``timeout``, a wall-clock deadline for the whole
 fetch (all redirect hops), at most ``max_bytes`` of body *after* decompression (we decompress
