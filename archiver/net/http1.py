@@ -526,7 +526,9 @@ class LeanFetcher(PreResolving):
             stale = now - conn.idle_since > IDLE_SECONDS or bool(conn.buf)
             if not stale:
                 try:
-                    stale = bool(select.select([conn.sock], [], [], 0)[0])
+                    poller = select.poll()  # not select(): it fails for descriptors past 1023
+                    poller.register(conn.sock, select.POLLIN | select.POLLPRI)
+                    stale = bool(poller.poll(0))
                 except (OSError, ValueError):
                     stale = True
             if stale:
