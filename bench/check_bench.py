@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 SERVER_SCRIPT = BENCH_DIR / "multihost_server.py"
 REQUESTS_SCRIPT = BENCH_DIR / "requests_baseline.py"
@@ -50,6 +51,8 @@ ARCHIVER_OK_VERDICTS = "ok,alive,live,up,reachable"
 # The server answers 200 under this prefix and 404 elsewhere, so a checker's soft-404 probe
 # (a request for a made-up path on the same host) finds a site that reports missing pages.
 PAGES_PREFIX = "/source/"
+# How often the harness samples the checker's process tree for its summed resident memory.
+SAMPLE = 0.1
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
 
 
@@ -101,6 +104,7 @@ class Result:
     ceiling: float | None = None
     fraction_of_ceiling: float | None = None
     peak_rss_mb: float | None = None
+    peak_rss_sum_mb: float | None = None
     cpu_seconds: float | None = None
     ok: int | None = None
     reported: int | None = None
@@ -148,12 +152,47 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def archiver_command() -> list[str]:
+    """This checkout's archiver, whatever an installed ``archiver`` script points at."""
+    return [sys.executable, "-m", "archiver"]
+
+
+def archiver_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """child_env() with this checkout first on the import path (see archiver_command)."""
+    env = child_env(extra)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_DIR), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return env
+
+
 def find_tool(name: str) -> str | None:
     """The real executable, preferring this interpreter's bin/ (pyenv shims would add a shell)."""
     beside = Path(sys.executable).parent / name
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which(name)
+
+
+PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants now (Linux /proc; 0 elsewhere)."""
+    total, stack, seen = 0.0, [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/statm") as statm:
+                total += int(statm.read().split()[1]) * PAGE_MB
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                stack.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 @dataclass
@@ -164,6 +203,7 @@ class Measured:
     returncode: int | None
     timed_out: bool
     peak_rss_mb: float
+    peak_rss_sum_mb: float
     cpu_seconds: float
     stdout: str
     stderr: str
@@ -198,6 +238,17 @@ def run_measured(
 
         waiter = threading.Thread(target=wait, daemon=True)
         waiter.start()
+        # ru_maxrss is the largest single process of the tree; a checker with worker processes
+        # uses their sum, so that is sampled too (every SAMPLE s, so a short peak can slip by).
+        peak_sum = [0.0]
+
+        def sample() -> None:
+            while waiter.is_alive():
+                peak_sum[0] = max(peak_sum[0], tree_rss_mb(proc.pid))
+                waiter.join(SAMPLE)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         deadline = start + cap
         try:
             # Short joins: a signal may land on the waiter thread, and Python only runs the
@@ -213,6 +264,7 @@ def run_measured(
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, sig)
                 waiter.join(grace)
+            sampler.join(1.0)
     returncode = os.waitstatus_to_exitcode(waited["status"]) if "status" in waited else None
     proc.returncode = returncode if returncode is not None else -9  # reaped above, not by Popen
     usage = waited.get("usage")
@@ -221,18 +273,21 @@ def run_measured(
         returncode=returncode,
         timed_out=timed_out,
         peak_rss_mb=usage.ru_maxrss / 1024 if usage else 0.0,  # Linux reports KiB
+        peak_rss_sum_mb=peak_sum[0],
         cpu_seconds=usage.ru_utime + usage.ru_stime if usage else 0.0,
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
     )
 
 
-def run_plain(command: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_plain(
+    command: list[str], cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """An untimed helper step (import, status, --version)."""
     return subprocess.run(
         command,
         cwd=cwd,
-        env=child_env(),
+        env=env or child_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -323,10 +378,8 @@ class Unavailable(Exception):
 
 def prepare_archiver(work: Path, cfg: Config, args: argparse.Namespace) -> Job:
     """Import the CSV into a fresh DB (untimed); the timed part is ``archiver check`` alone."""
-    exe = find_tool("archiver")
-    if exe is None:
-        raise Unavailable("archiver: command not found (pip install -e .)")
-    probe = run_plain([exe, "check", "--help"], work, timeout=60)
+    exe = archiver_command()
+    probe = run_plain([*exe, "check", "--help"], work, timeout=60, env=archiver_env())
     if probe.returncode != 0:
         raise Unavailable("archiver: check command not available")
     # Import once per URL list, then give every run its own copy: a check must start from
@@ -334,7 +387,9 @@ def prepare_archiver(work: Path, cfg: Config, args: argparse.Namespace) -> Job:
     digest = hashlib.sha256((work / "urls.csv").read_bytes()).hexdigest()[:12]
     template = work / f"archiver-imported-{digest}.sqlite"
     if not template.exists():
-        imported = run_plain([exe, "--db", str(template), "import", "urls.csv"], work, 300)
+        imported = run_plain(
+            [*exe, "--db", str(template), "import", "urls.csv"], work, 300, env=archiver_env()
+        )
         if imported.returncode != 0:
             template.unlink(missing_ok=True)
             raise Unavailable(f"archiver: import failed: {imported.stderr.strip()[-300:]}")
@@ -343,13 +398,15 @@ def prepare_archiver(work: Path, cfg: Config, args: argparse.Namespace) -> Job:
     ok_verdicts = {v.strip().lower() for v in args.archiver_ok_verdicts.split(",") if v.strip()}
 
     def collect() -> tuple[int, int, dict[str, Any]]:
-        status = run_plain([exe, "--db", str(db), "status", "--format", "json"], work)
+        status = run_plain(
+            [*exe, "--db", str(db), "status", "--format", "json"], work, env=archiver_env()
+        )
         rows = json.loads(status.stdout) if status.returncode == 0 else []
         verdicts = Counter(str(row.get("verdict")).lower() for row in rows)
         ok = sum(n for verdict, n in verdicts.items() if verdict in ok_verdicts)
         return ok, len(rows), {"verdicts": dict(verdicts)}
 
-    env = child_env(
+    env = archiver_env(
         {
             "ARCHIVER_CONCURRENCY": str(cfg.concurrency),
             "ARCHIVER_PER_HOST_CONCURRENCY": str(cfg.per_host),
@@ -358,7 +415,7 @@ def prepare_archiver(work: Path, cfg: Config, args: argparse.Namespace) -> Job:
             "ARCHIVER_TIMEOUT": str(REQUEST_TIMEOUT),
         }
     )
-    return Job([exe, "--db", str(db), "check"], env, cfg.per_host, collect)
+    return Job([*exe, "--db", str(db), "check"], env, cfg.per_host, collect)
 
 
 def prepare_lychee(work: Path, cfg: Config, args: argparse.Namespace) -> Job:
@@ -510,6 +567,7 @@ def run_checker(
     result.seconds = round(measured.seconds, 3)
     result.returncode = measured.returncode
     result.peak_rss_mb = round(measured.peak_rss_mb, 1)
+    result.peak_rss_sum_mb = round(measured.peak_rss_sum_mb, 1)
     result.cpu_seconds = round(measured.cpu_seconds, 2)
     if measured.timed_out:
         result.status = "timeout"
@@ -542,6 +600,7 @@ COLUMNS = (
     ("ceiling", 7),
     ("% ceil", 6),
     ("RSS MB", 7),
+    ("RSS Σ", 6),
     ("CPU s", 6),
     ("OK", 11),
     ("reqs", 6),
@@ -564,6 +623,7 @@ def table_row(r: Result) -> list[str]:
         num(r.ceiling, ".0f"),
         num(None if r.fraction_of_ceiling is None else 100 * r.fraction_of_ceiling, ".0f"),
         num(r.peak_rss_mb, ".0f"),
+        num(r.peak_rss_sum_mb, ".0f"),
         num(r.cpu_seconds, ".1f"),
         ok,
         str(r.server.get("requests", "-")),
@@ -588,12 +648,14 @@ def tool_versions(names: list[str]) -> dict[str, str]:
 
     versions = {"python": platform.python_version(), "requests": requests.__version__}
     probes = {
-        "archiver": ["archiver", "--version"],
         "lychee": ["lychee", "--version"],
         "linkchecker": ["linkchecker", "--version"],
     }
+    if "archiver" in names:
+        done = run_plain([*archiver_command(), "--version"], Path.cwd(), 60, archiver_env())
+        versions["archiver"] = done.stdout.strip() if done.returncode == 0 else "unknown"
     for name in names:
-        if name in probes:
+        if name in probes and name != "archiver":
             exe = find_tool(probes[name][0])
             if exe is None:
                 versions[name] = "not installed"

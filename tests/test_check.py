@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from archiver.check.verdicts import Rules
 from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
 from archiver.net.fetch import Fetcher, FetchLimits
+from archiver.net.pool import STOP_GRACE
 from archiver.views.status import citation_rows
 
 FAST = CheckOptions(
@@ -304,3 +306,36 @@ def test_head_for_known_documents_with_get_fallback(db: Database, web: TestWeb) 
     assert [r.method for r in web.requests_to("/pdf")] == ["GET", "HEAD"]
     assert [r.method for r in web.requests_to("/head-lies")] == ["GET", "HEAD", "GET"]
     assert verdicts(db)[web.url("/head-lies")][0] == "ok"
+
+
+def test_per_host_concurrency_holds(db: Database, web: TestWeb) -> None:
+    cite(db, [web.url(f"/slow/0.{n}3") for n in range(1, 7)])
+    two = CheckOptions(limits=FAST.limits, concurrency=8, per_host_concurrency=2, per_host_delay=0)
+    check(db, two)
+    starts = sorted(r.time for r in web.requests_to("/slow/"))
+    assert len(starts) == 6
+    # Each takes at least 0.13 s: a third request never starts while two are in flight.
+    assert all(c - a >= 0.12 for a, c in itertools.pairwise(starts[::2]))
+    assert set(verdicts(db).values()) == {("ok", "http_200")}
+
+
+def test_a_stop_ends_the_run_within_the_grace_and_keeps_what_finished(
+    db: Database, web: TestWeb
+) -> None:
+    fast = [web.url(f"/article/quick{n}") for n in range(4)]
+    slow = [web.url("/slow/9"), web.url("/slow/9.5")]
+    cite(db, fast + slow)
+    patient = CheckOptions(
+        limits=FetchLimits(timeout=20.0, allow_private_networks=True),
+        concurrency=8,
+        per_host_concurrency=8,
+        per_host_delay=0.0,
+    )
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    summary = check(db, patient, stop=stop)
+    assert time.monotonic() - started < 0.5 + STOP_GRACE + 1.0
+    assert summary.interrupted and summary.checked == 4
+    assert all(verdicts(db)[url] == ("ok", "http_200") for url in fast)
+    assert all(verdicts(db)[url] == ("unchecked", None) for url in slow)

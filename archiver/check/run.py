@@ -1,23 +1,29 @@
 """``archiver check``: fetch every source, classify it, and turn the run into verdicts.
 
-Workers fetch concurrently (``concurrency`` in all, per-host limits through HostQueue); the
-calling thread alone writes to SQLite. Verdicts are applied at the end of a run, once we know
-whether the run says anything about the sources at all: when our own network is down (canary
-URLs failing, or most hosts failing at the network level at once), every attempt is recorded
-but no verdict changes.
+Workers fetch concurrently (``concurrency`` in all, per-host limits through HostQueue) over
+the lean HTTP/1.1 transport (net.http1: a tenth of the CPU of ``requests`` per check, so the
+threads only wait on their sockets); each works out its source's attempt row and new state,
+and the calling thread alone writes to SQLite: the attempts as they come, the new states and
+first pages into TEMP tables. Verdicts are applied at the end of a run, once we know whether
+the run says anything about the sources at all: when our own network is down (canary URLs
+failing, or most hosts failing at the network level at once), every attempt is recorded but
+no verdict changes.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import secrets
+import sys
 import threading
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +32,8 @@ from sqlite_utils import Database
 
 from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
-from ..net.fetch import Fetcher, FetchLimits, FetchResult
+from ..net.fetch import FetchLimits, FetchResult
+from ..net.http1 import LeanFetcher
 from ..net.outage import Outage
 from ..net.pool import Attempt, run_pool
 from ..pagetext import Page, decode_body, same_template, similarity
@@ -42,6 +49,7 @@ STATE_COLUMNS = (
     "last_ok_at", "drifted", "similarity", "failures", "failing_since", "etag",
     "last_modified", "content_type", "content_hash", "text_hash",
 )  # fmt: skip
+VERDICT_AT, REASON_AT = STATE_COLUMNS.index("verdict"), STATE_COLUMNS.index("reason")
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class _Answer:
 
 @dataclass(slots=True)
 class _Done:
-    """One finished attempt, kept until the run ends: small on purpose (no page bodies)."""
+    """One finished attempt, on its way from a worker to the writing thread."""
 
     job: _Job
     answer: _Answer
@@ -118,6 +126,19 @@ class _Done:
     text: str | None = None  # main text, extracted only when the page changed
     reference: bytes | None = None  # the first good page, compressed, to compare against later
     row: dict[str, Any] | None = None  # the attempt as stored in `checks`, until written
+    state: tuple[Any, ...] = ()  # the source's new state (STATE_COLUMNS), drift aside
+
+
+@dataclass(slots=True)
+class _Kept:
+    """What the end of a run needs of a finished attempt whose rows are written: one small
+    object per source (kept among the run's short-lived objects, more would pin memory)."""
+
+    job: _Job
+    error_type: str | None  # for the outage rule
+    verdict: str
+    reason: str | None
+    text: str | None  # main text of a changed page, for drift
 
 
 @dataclass
@@ -135,7 +156,13 @@ class CheckSummary:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # What dataclasses.asdict gives, without its deep copy of every value: a first check
+        # of 10,000 sources is 10,000 changes, and asdict took a tenth of a second over them.
+        summary = {f.name: getattr(self, f.name) for f in dataclass_fields(self)}
+        summary["verdicts"] = dict(self.verdicts)
+        summary["changes"] = [dict(change) for change in self.changes]
+        summary["drifted"] = list(self.drifted)
+        return summary
 
 
 def check_sources(
@@ -166,17 +193,24 @@ def check_sources(
         .insert({"started_at": stamp(started), "scope": scope, "sources": len(jobs)})
         .last_pk  # type: ignore[arg-type]
     )
-    fetcher = Fetcher(options.limits)
+    fetcher = LeanFetcher(options.limits)
+    # What exists now (modules, settings, the jobs) lives through the run: kept out of the
+    # collector's full passes, which otherwise pause every worker for tens of milliseconds.
+    frozen = not gc.get_freeze_count()
+    if frozen:
+        gc.freeze()
     try:
         canary_failure = _canaries_down(fetcher, options.canary_urls)
         if canary_failure:
-            done: list[_Done] = []
+            done: list[_Kept] = []
             message = f"network looks down: {canary_failure}; no source was checked"
         else:
             done = _run_workers(db, fetcher, jobs, options, run_id, on_progress, now, stop)
             message = _network_down(done)
     finally:
         fetcher.close()
+        if frozen:
+            gc.unfreeze()
     inconclusive = bool(message)
     interrupted = stop is not None and stop.is_set() and len(done) < len(jobs)
     summary = CheckSummary(
@@ -195,6 +229,7 @@ def check_sources(
                 db.execute("update checks set counted = 0 where run_id = ?", [run_id])
         else:
             _apply_verdicts(db, done, options.rules, summary)
+        _drop_staging(db)
         summary.verdicts = _verdict_counts(db, [j.source_id for j in jobs])
         db.table("check_runs").update(
             run_id,
@@ -234,7 +269,7 @@ def _select_jobs(
     ]
 
 
-def _canaries_down(fetcher: Fetcher, canaries: tuple[str, ...]) -> str | None:
+def _canaries_down(fetcher: LeanFetcher, canaries: tuple[str, ...]) -> str | None:
     """When every canary fails, describe it; None when there are none or one answers."""
     if not canaries:
         return None
@@ -247,11 +282,11 @@ def _canaries_down(fetcher: Fetcher, canaries: tuple[str, ...]) -> str | None:
     return "every canary URL failed: " + ", ".join(failures)
 
 
-def _network_down(done: list[_Done]) -> str:
+def _network_down(done: list[_Kept]) -> str:
     """Say so when the run's failures look like our network rather than the sites."""
     outage = Outage()
     for item in done:
-        outage.record(item.job.host, item.answer.error_type)
+        outage.record(item.job.host, item.error_type)
     if not outage.down():
         return ""
     return (
@@ -262,25 +297,27 @@ def _network_down(done: list[_Done]) -> str:
 
 def _run_workers(
     db: Database,
-    fetcher: Fetcher,
+    fetcher: LeanFetcher,
     jobs: list[_Job],
     options: CheckOptions,
     run_id: int,
     on_progress: Progress | None,
     now: Callable[[], datetime],
     stop: threading.Event | None,
-) -> list[_Done]:
+) -> list[_Kept]:
     probes = _Probes(fetcher, options.per_host_delay)
-    done: list[_Done] = []
-    pending_rows: list[dict[str, Any]] = []
+    done: list[_Kept] = []
+    pending = _Pending()
+    _prepare_staging(db)
 
     def attempt(job: _Job) -> Attempt[_Done]:
         item, result = _check_one(fetcher, job, probes, now)
         retry = _retry_delay(result)
         if retry is not None and job.attempts == 1:
             return Attempt(None, retry_in=retry, hold_host=retry)
-        # The row is built here, on a worker, so the writing thread only writes.
+        # The rows are built here, on a worker, so the writing thread only writes.
         item.row = _check_row(run_id, item, result)
+        item.state = _state_row(item, options.rules)
         return Attempt(item, hold_host=_hold_host(result), contacted=result.ip is not None)
 
     def failed(job: _Job, exc: Exception) -> _Done:
@@ -289,14 +326,13 @@ def _run_workers(
         )
         item = _Done(job, _Answer.of(result), Outcome("failing", "internal_error"), now())
         item.row = _check_row(run_id, item, result)
+        item.state = _state_row(item, options.rules)
         return item
 
     def store(item: _Done) -> None:
-        done.append(item)
-        pending_rows.append(item.row or {})
-        item.row = None
-        if len(pending_rows) >= 200:
-            _flush(db, pending_rows)
+        done.append(pending.add(item))
+        if len(pending.rows) >= 200:
+            pending.flush(db)
         if on_progress is not None:
             on_progress(len(done), len(jobs))
 
@@ -314,16 +350,77 @@ def _run_workers(
             name="archiver-check",
         )
     finally:
-        _flush(db, pending_rows)
+        pending.flush(db)
     return done
 
 
-def _flush(db: Database, rows: list[dict[str, Any]]) -> None:
-    """Write finished attempts in one short transaction, so other writers are not held up."""
-    if rows:
+# Per-connection TEMP tables (no other connection sees them, no migration makes them): each
+# finished source's new state and first page wait here until the run ends and says whether
+# they count, so the end of a run is two INSERT … SELECT statements, and no run holds its
+# sources' pages in memory.
+STAGED_STATE = "archiver_check_state"
+STAGED_REFERENCES = "archiver_check_references"
+REFERENCE_COLUMNS = ("source_id", "taken_at", "content_hash", "body")
+
+
+def _prepare_staging(db: Database) -> None:
+    with db.atomic():
+        for staged, table in (
+            (STAGED_STATE, "source_state"),
+            (STAGED_REFERENCES, "reference_texts"),
+        ):
+            db.execute(f"drop table if exists temp.[{staged}]")
+            db.execute(f"create temp table [{staged}] as select * from main.[{table}] where 0")
+
+
+def _drop_staging(db: Database) -> None:
+    for staged in (STAGED_STATE, STAGED_REFERENCES):
+        db.execute(f"drop table if exists temp.[{staged}]")
+
+
+class _Pending:
+    """Finished attempts not yet written: their `checks` rows, new states and first pages."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.states: list[tuple[Any, ...]] = []
+        self.references: list[tuple[Any, ...]] = []
+
+    def add(self, item: _Done) -> _Kept:
+        """Queue its rows; what the end of the run still needs of it."""
+        self.rows.append(item.row or {})
+        self.states.append(item.state)
+        if item.reference is not None:
+            self.references.append(
+                (
+                    item.job.source_id,
+                    stamp(item.checked_at),
+                    item.answer.content_hash,
+                    item.reference,
+                )
+            )
+        reason = item.state[REASON_AT]
+        return _Kept(
+            item.job,
+            item.answer.error_type,
+            item.state[VERDICT_AT],
+            sys.intern(reason) if isinstance(reason, str) else None,
+            item.text,
+        )
+
+    def flush(self, db: Database) -> None:
+        """Write them in one short transaction, so other writers are not held up."""
+        if not self.rows:
+            return
         with db.atomic():
-            _replace_rows(db, "checks", rows)
-        rows.clear()
+            _replace_rows(db, "checks", self.rows)
+            _insert_or_replace(db, f"temp.[{STAGED_STATE}]", STATE_COLUMNS, self.states)
+            _insert_or_replace(
+                db, f"temp.[{STAGED_REFERENCES}]", REFERENCE_COLUMNS, self.references
+            )
+        self.rows.clear()
+        self.states.clear()
+        self.references.clear()
 
 
 def _check_row(run_id: int, item: _Done, result: FetchResult) -> dict[str, Any]:
@@ -356,7 +453,7 @@ def _check_row(run_id: int, item: _Done, result: FetchResult) -> dict[str, Any]:
 
 
 def _check_one(
-    fetcher: Fetcher, job: _Job, probes: _Probes, now: Callable[[], datetime]
+    fetcher: LeanFetcher, job: _Job, probes: _Probes, now: Callable[[], datetime]
 ) -> tuple[_Done, FetchResult]:
     """Fetch one source the cheapest reliable way and classify what came back."""
     job.attempts += 1
@@ -368,6 +465,8 @@ def _check_one(
         if state.get("last_modified"):
             headers["If-Modified-Since"] = state["last_modified"]
     result: FetchResult | None = None
+    if not headers and (state.get("content_type") or "") in HTML_TYPES:
+        probes.prime(job.url)
     if state.get("content_type") and state["content_type"] not in HTML_TYPES:
         # A PDF or a video known to be there: HEAD says whether it still is, without the body.
         head = fetcher.fetch(job.url, method="HEAD", headers=headers)
@@ -418,16 +517,37 @@ def _hold_host(result: FetchResult) -> float:
 class _Probes:
     """One request per host to a path that cannot exist, to learn its "missing page" template."""
 
-    def __init__(self, fetcher: Fetcher, delay: float) -> None:
+    def __init__(self, fetcher: LeanFetcher, delay: float) -> None:
         self._fetcher = fetcher
-        self._delay = delay
+        self.delay = delay
         self._lock = threading.Lock()
         self._pages: dict[str, Page | None] = {}
         self._host_locks: dict[str, threading.Lock] = {}
 
+    def prime(self, url: str) -> None:
+        """Probe ``url``'s host now if nobody has yet, in this job's slot: before the first
+        page of a host whose pages will need it (a first check, no validators), rather than
+        after, when every other page of that host fetched meanwhile waits for it.
+
+        Only without a per-host delay: with one, the host's next page starts ``delay`` after
+        this job did and must not meet our page request; and it cannot start before the
+        probe-after-the-page is done anyway.
+        """
+        if self.delay > 0:
+            return
+        origin = _origin(url)
+        with self._lock:
+            if origin in self._host_locks:
+                return
+            host_lock = self._host_locks[origin] = threading.Lock()
+            host_lock.acquire()
+        try:
+            self._pages[origin] = self._probe(origin)
+        finally:
+            host_lock.release()
+
     def looks_like_missing_page(self, result: FetchResult, page: Page) -> bool:
-        final = urlsplit(result.final_url or result.url)
-        origin = f"{final.scheme}://{final.netloc}"
+        origin = _origin(result.final_url or result.url)
         with self._lock:
             host_lock = self._host_locks.setdefault(origin, threading.Lock())
         with host_lock:
@@ -437,68 +557,92 @@ class _Probes:
         return missing is not None and same_template(page, missing)
 
     def _probe(self, origin: str) -> Page | None:
-        time.sleep(min(self._delay, 5.0))  # the probe is one more request to a host
+        time.sleep(min(self.delay, 5.0))  # the probe is one more request to a host
         result = self._fetcher.fetch(f"{origin}/archiver-probe-{secrets.token_hex(8)}")
         if not result.ok:
             return None  # the host answers missing pages honestly
         return _page(result)
 
 
-def _apply_verdicts(db: Database, done: list[_Done], rules: Rules, summary: CheckSummary) -> None:
-    """Fold each attempt into its source's state, recording changes and drift."""
-    states: list[dict[str, Any]] = []
-    references: list[dict[str, Any]] = []
-    for item in done:
-        job, answer = item.job, item.answer
-        previous = job.state or {}
-        # Start from the stored row, so every row written has every column.
-        fields = {column: previous.get(column) for column in STATE_COLUMNS}
-        fields.update(next_state(job.state, item.outcome, item.checked_at, rules))
+def _state_row(item: _Done, rules: Rules) -> tuple[Any, ...]:
+    """The source's state after this attempt, in STATE_COLUMNS order (drift left to the end:
+    it reads the reference text from the database)."""
+    job, answer = item.job, item.answer
+    previous = job.state or {}
+    # Start from the stored row, so every row written has every column.
+    fields = {column: previous.get(column) for column in STATE_COLUMNS}
+    fields.update(next_state(job.state, item.outcome, item.checked_at, rules))
+    fields.update(
+        {
+            "source_id": job.source_id,
+            "checked_at": stamp(item.checked_at),
+            "http_status": answer.status,
+            "final_url": answer.final_url,
+        }
+    )
+    if item.outcome.reason != "not_modified" and item.outcome.verdict in ("ok", "redirected"):
         fields.update(
             {
-                "source_id": job.source_id,
-                "checked_at": stamp(item.checked_at),
-                "http_status": answer.status,
-                "final_url": answer.final_url,
+                "etag": answer.etag,
+                "last_modified": answer.last_modified,
+                "content_type": answer.content_type,
+                "content_hash": answer.content_hash,
+                "text_hash": _text_hash(item.text),
             }
         )
-        if item.outcome.reason != "not_modified" and item.outcome.verdict in ("ok", "redirected"):
-            fields.update(
-                {
-                    "etag": answer.etag,
-                    "last_modified": answer.last_modified,
-                    "content_type": answer.content_type,
-                    "content_hash": answer.content_hash,
-                    "text_hash": _text_hash(item.text),
-                }
+    if item.reference is not None:
+        fields.update({"drifted": 0, "similarity": 1.0})
+    return tuple(fields[column] for column in STATE_COLUMNS)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _apply_verdicts(db: Database, done: list[_Kept], rules: Rules, summary: CheckSummary) -> None:
+    """Fold each attempt into its source's state, recording changes and drift.
+
+    Each attempt's new state was worked out on its worker (``_state_row``) and staged as the
+    run went; what is left here is drift, which needs the database, and one copy.
+    """
+    columns = ", ".join(f"[{c}]" for c in STATE_COLUMNS)
+    for item in done:
+        job = item.job
+        previous = job.state or {}
+        verdict, reason = item.verdict, item.reason
+        if item.text is not None:
+            drift = _drift(db, job.source_id, item.text, rules)
+            db.execute(
+                f"update temp.[{STAGED_STATE}] set drifted = ?, similarity = ? where source_id = ?",
+                [drift["drifted"], drift["similarity"], job.source_id],
             )
-        if item.reference is not None:
-            references.append(
-                {
-                    "source_id": job.source_id,
-                    "taken_at": stamp(item.checked_at),
-                    "content_hash": answer.content_hash,
-                    "body": item.reference,
-                }
-            )
-            fields.update({"drifted": 0, "similarity": 1.0})
-        elif item.text is not None:
-            fields.update(_drift(db, job.source_id, item.text, rules))
-        states.append(fields)
+            if drift["drifted"] and not previous.get("drifted"):
+                summary.drifted.append(job.url)
         before = previous.get("verdict") or "unchecked"
-        if fields["verdict"] != before:
-            summary.changes.append(
-                {
-                    "url": job.url,
-                    "from": before,
-                    "to": fields["verdict"],
-                    "reason": fields["reason"],
-                }
-            )
-        if fields.get("drifted") and not previous.get("drifted"):
-            summary.drifted.append(job.url)
-    _replace_rows(db, "source_state", states)
-    _replace_rows(db, "reference_texts", references)
+        if verdict != before:
+            change = {"url": job.url, "from": before, "to": verdict, "reason": reason}
+            summary.changes.append(change)
+    db.execute(
+        f"insert or replace into source_state ({columns}) "
+        f"select {columns} from temp.[{STAGED_STATE}]"
+    )
+    references = ", ".join(f"[{c}]" for c in REFERENCE_COLUMNS)
+    db.execute(
+        f"insert or replace into reference_texts ({references}) "
+        f"select {references} from temp.[{STAGED_REFERENCES}]"
+    )
+
+
+def _insert_or_replace(
+    db: Database, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    if rows:
+        db.conn.executemany(
+            f"insert or replace into {table} ({', '.join(f'[{c}]' for c in columns)}) "
+            f"values ({', '.join('?' for _ in columns)})",
+            rows,
+        )
 
 
 def _replace_rows(db: Database, table: str, rows: list[dict[str, Any]]) -> None:

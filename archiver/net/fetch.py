@@ -1,4 +1,7 @@
-"""The one HTTP client of archiver: bounded, guarded requests that report failures as data.
+"""The HTTP client of archiver: bounded, guarded requests that report failures as data.
+
+:class:`Fetcher` (``requests``) serves captures and everything else; checks use its lean twin
+:class:`~archiver.net.http1.LeanFetcher`, which shares the rules below and this result type.
 
 Every fetch is bounded: a connect and read ``timeout``, a wall-clock deadline for the whole
 fetch (all redirect hops), at most ``max_bytes`` of body *after* decompression (we decompress
@@ -156,15 +159,49 @@ class _Decoder:
         return bytes(out)
 
 
-class Fetcher:
-    """Makes bounded, guarded requests; one ``requests`` session per worker thread."""
+class PreResolving:
+    """The first half of the address guard, shared by both transports: before any connection
+    to a host is made, resolve it (answers cached a minute) and refuse non-public addresses.
+    The second half checks the address each socket really connected to (guard.py)."""
+
+    limits: FetchLimits
 
     def __init__(self, limits: FetchLimits) -> None:
         self.limits = limits
+        self._dns: dict[str, tuple[float, list[str]]] = {}
+
+    def _refuse_address(self, url: str) -> tuple[str, str] | None:
+        """Resolve the host and refuse non-public addresses before any connection is made."""
+        parts = urlsplit(url)
+        host = parts.hostname
+        if not host:
+            return "invalid_url", f"no host in {url!r}"
+        if self.limits.allow_private_networks:
+            return None
+        addresses = self._resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+        private = [a for a in addresses if not guard.is_public_address(a)]
+        if private:
+            return "private_address", f"{host} resolves to non-public address {private[0]}"
+        return None
+
+    def _resolve(self, host: str, port: int) -> list[str]:
+        cached = self._dns.get(host)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = sorted({str(info[4][0]) for info in infos})
+        self._dns[host] = (time.monotonic() + 60.0, addresses)
+        return addresses
+
+
+class Fetcher(PreResolving):
+    """Makes bounded, guarded requests; one ``requests`` session per worker thread."""
+
+    def __init__(self, limits: FetchLimits) -> None:
+        super().__init__(limits)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
-        self._dns: dict[str, tuple[float, list[str]]] = {}
 
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -308,53 +345,58 @@ class Fetcher:
         result.http_version = {10: "HTTP/1.0", 11: "HTTP/1.1"}.get(response.raw.version, "HTTP/1.1")
         if result.method == "HEAD":
             return
-        decoder = _Decoder(response.headers.get("content-encoding", ""))
-        body = bytearray()
-        deadline = guard.context.deadline or float("inf")
-        sink_limit = raw_limit if raw_sink is not None else 0
-        while len(body) < budget or result.bytes_read < sink_limit:
-            chunk = response.raw.read(CHUNK, decode_content=False)
-            if not chunk:
-                break
-            if result.bytes_read < sink_limit and raw_sink is not None:
-                raw_sink(chunk[: sink_limit - result.bytes_read])
-                result.raw_truncated = result.bytes_read + len(chunk) > sink_limit
-            result.bytes_read += len(chunk)
-            if len(body) < budget:
-                body += decoder.decode(chunk, budget - len(body))
-                result.truncated = len(body) >= budget
-            if time.monotonic() > deadline:
-                raise TimeoutError("wall-clock deadline passed while reading the body")
-        else:
-            # Stopped by a limit: the body was cut only if the server had more to send.
-            more = bool(response.raw.read(1, decode_content=False))
-            result.truncated = result.truncated and more
-            result.raw_truncated = result.raw_truncated or (bool(raw_sink) and more)
-        result.body = bytes(body)
-        result.content_hash = hashlib.sha256(body).hexdigest()
+        read_body(
+            result,
+            lambda amount: response.raw.read(amount, decode_content=False),
+            response.headers.get("content-encoding", ""),
+            budget,
+            guard.context.deadline or float("inf"),
+            raw_sink,
+            raw_limit,
+        )
 
-    def _refuse_address(self, url: str) -> tuple[str, str] | None:
-        """Resolve the host and refuse non-public addresses before any connection is made."""
-        parts = urlsplit(url)
-        host = parts.hostname
-        if not host:
-            return "invalid_url", f"no host in {url!r}"
-        if self.limits.allow_private_networks:
-            return None
-        addresses = self._resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
-        private = [a for a in addresses if not guard.is_public_address(a)]
-        if private:
-            return "private_address", f"{host} resolves to non-public address {private[0]}"
-        return None
 
-    def _resolve(self, host: str, port: int) -> list[str]:
-        cached = self._dns.get(host)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = sorted({str(info[4][0]) for info in infos})
-        self._dns[host] = (time.monotonic() + 60.0, addresses)
-        return addresses
+def read_body(
+    result: FetchResult,
+    read: Callable[[int], bytes],
+    content_encoding: str,
+    budget: int,
+    deadline: float,
+    raw_sink: Callable[[bytes], None] | None = None,
+    raw_limit: int = 0,
+) -> bool:
+    """Read a body as transferred with ``read`` and keep up to ``budget`` bytes of it decoded.
+
+    Both transports read bodies here, so max_bytes means the same after decompression for
+    each. Returns True when the body was read to its end (the connection may be reused).
+    """
+    decoder = _Decoder(content_encoding)
+    body = bytearray()
+    sink_limit = raw_limit if raw_sink is not None else 0
+    ended = False
+    while len(body) < budget or result.bytes_read < sink_limit:
+        chunk = read(CHUNK)
+        if not chunk:
+            ended = True
+            break
+        if result.bytes_read < sink_limit and raw_sink is not None:
+            raw_sink(chunk[: sink_limit - result.bytes_read])
+            result.raw_truncated = result.bytes_read + len(chunk) > sink_limit
+        result.bytes_read += len(chunk)
+        if len(body) < budget:
+            body += decoder.decode(chunk, budget - len(body))
+            result.truncated = len(body) >= budget
+        if time.monotonic() > deadline:
+            raise TimeoutError("wall-clock deadline passed while reading the body")
+    else:
+        # Stopped by a limit: the body was cut only if the server had more to send.
+        more = bool(read(1))
+        ended = not more
+        result.truncated = result.truncated and more
+        result.raw_truncated = result.raw_truncated or (bool(raw_sink) and more)
+    result.body = bytes(body)
+    result.content_hash = hashlib.sha256(body).hexdigest()
+    return ended
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

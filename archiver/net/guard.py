@@ -130,15 +130,24 @@ class _Watchdog:
 watchdog = _Watchdog()
 
 
+def check_peer(sock: socket.socket, allow_private: bool) -> str:
+    """The address ``sock`` is connected to; closes it and raises when that is not allowed.
+
+    Both transports call this on every connected socket, before a byte of a request is sent.
+    """
+    peer = str(sock.getpeername()[0])
+    if not allow_private and not is_public_address(peer):
+        sock.close()
+        raise PrivateAddressError(f"refused non-public address {peer}")
+    return peer
+
+
 def _on_socket(sock: socket.socket | None) -> None:
     """Check the connected peer and put the socket under this request's deadline."""
     if sock is None:
         return
-    peer = sock.getpeername()[0]
-    context.peer = peer
-    if not context.allow_private and not is_public_address(peer):
-        sock.close()
-        raise PrivateAddressError(f"refused non-public address {peer}")
+    context.peer = sock.getpeername()[0]
+    check_peer(sock, context.allow_private)
     if context.deadline is not None:
         context.watches.append(watchdog.watch(sock, context.deadline))
 
