@@ -87,6 +87,8 @@ def test_every_hard_case_reads_as_requests_reads_it(web: TestWeb) -> None:
         new.close()
 
 
+# "source.invalid" is meant to fail resolution, as it does with or without internet.
+@pytest.mark.offline_names(".invalid")
 def test_failures_get_the_same_words(web: TestWeb, tls_web: TestWeb) -> None:
     urls = [
         f"http://127.0.0.1:{refused_port()}/gone",
