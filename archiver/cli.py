@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,14 @@ from .pipeline import MAIN_JOB as MAIN_STAGES
 from .pipeline import MAX_LISTED, RunSummary, run_main_job
 from .store import open_db
 from .version import __version__
-from .views.status import STATUS_COLUMNS, citation_rows, number_ranges, report_rows
+from .views.status import (
+    CITATION_COLUMNS,
+    STATUS_COLUMNS,
+    citation_rows_json,
+    citation_tuples,
+    number_ranges,
+    report_rows,
+)
 
 
 class Context:
@@ -63,6 +71,11 @@ class ArchiverGroup(click.Group):
             return super().invoke(ctx)
         except ArchiverError as exc:
             raise click.ClickException(str(exc)) from exc
+        except BrokenPipeError:
+            # The reader stopped early (`archiver status | head`): not an error of ours. Send
+            # what is still buffered nowhere, so the interpreter's last flush cannot fail.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except sqlite3.Error as exc:
             # Disk full, a locked or damaged file: say so; the transaction was rolled back.
             raise click.ClickException(f"database error: {exc}") from exc
@@ -320,17 +333,25 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
 
     Example: archiver search "синими шарами" --report odf-2018-kazakhstan-dck
     """
+    from .views.jsonstream import json_array
     from .views.retrieve import search_text
 
     rows = search_text(context.db, query, report_id)
+    out = click.get_text_stream("stdout")
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        out.writelines(json_array(rows))
+        out.write("\n")
         return
-    if not rows:
-        click.echo("No captured page matches.", err=True)
+    found = False
     for row in rows:
+        found = True
         notes = ", ".join(f"{n['report']} fn {n['footnote']}" for n in row["footnotes"])
-        click.echo(f"{row['url']}  [{notes}]\n  {row['title'] or ''}\n  {row['snippet']}")
+        out.write(
+            f"{_cell(row['url'])}  [{_cell(notes)}]\n  {_cell(row['title'])}\n"
+            f"  {_cell(row['snippet'])}\n"
+        )
+    if not found:
+        click.echo("No captured page matches.", err=True)
 
 
 @cli.command()
@@ -529,15 +550,17 @@ def status(context: Context, report_id: str | None, output_format: str) -> None:
 
     Example: archiver status --report odf-2018-dck --format json
     """
-    rows = citation_rows(context.db, report_id)
+    out = click.get_text_stream("stdout")
     if output_format == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        out.writelines(citation_rows_json(context.db, report_id))
+        out.write("\n")
     elif output_format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else STATUS_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+        columns = [name for name, _ in CITATION_COLUMNS]
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows(citation_tuples(context.db, columns, report_id))
     else:
-        _print_table(rows, STATUS_COLUMNS)
+        _print_table(citation_tuples(context.db, STATUS_COLUMNS, report_id), STATUS_COLUMNS)
 
 
 @cli.command()
@@ -569,15 +592,14 @@ def report(
 
     Example: archiver report --report odf-2018-dck --format html --output report.html
     """
-    from .views.report import annotated as annotated_footnotes
-    from .views.report import build_report, render
+    from .views.report import write_annotated, write_report
 
     if annotated and output_format not in ("md", "html"):
         raise click.UsageError("--annotated writes md or html")
-    data = build_report(context.db, report_id)
-    output.write(
-        annotated_footnotes(data, output_format) if annotated else render(data, output_format)
-    )
+    if annotated:
+        write_annotated(context.db, report_id, output_format, output)
+    else:
+        write_report(context.db, report_id, output_format, output)
 
 
 @cli.command()
@@ -591,7 +613,7 @@ def reports(context: Context, as_json: bool) -> None:
         return
     for row in rows:
         row["markers_without_urls"] = number_ranges(row["markers_without_urls"])
-    _print_table(
+    _print_dicts(
         rows,
         (
             "report",
@@ -633,7 +655,7 @@ def schedule(context: Context, list_jobs: bool) -> None:
         rows = job_rows(context.settings)
         for row in rows:
             row["next_run"] = row["next_run"] or "not scheduled yet (starts with the scheduler)"
-        _print_table(rows, ("job", "every", "next_run"))
+        _print_dicts(rows, ("job", "every", "next_run"))
         return
     serve(context.settings)
 
@@ -656,25 +678,50 @@ def runs(context: Context, limit: int, as_json: bool) -> None:
         return
     for row in rows:
         row["counts"] = " ".join(f"{k}={v}" for k, v in row["counts"].items())
-    _print_table(
+    _print_dicts(
         rows, ("id", "job", "trigger", "started_at", "finished_at", "status", "counts", "error")
     )
 
 
-def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    """A table for people on a terminal; tab-separated lines for scripts and logs."""
-    if not rows:
+# A terminal shows a table of up to this many rows; more stream as tab-separated lines.
+_SCREEN_ROWS = 1000
+# Control characters in a stored value (a hostile page's title, a report's context) would
+# move the cursor, recolour or retitle the terminal, or split a tab-separated line; bidi
+# overrides would show text in another order than it is stored.
+_PRINTABLE = str.maketrans(
+    {c: " " for c in (9, 10, 13, 0x2028, 0x2029)}
+    | {c: "\ufffd" for c in (*range(32), *range(127, 160)) if c not in (9, 10, 13)}
+    | {c: "\ufffd" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value).translate(_PRINTABLE)
+
+
+def _print_dicts(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    _print_table((tuple(row[c] for c in columns) for row in rows), columns)
+
+
+def _print_table(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> None:
+    """A table for people on a terminal; tab-separated lines for scripts, logs, and more rows
+    than a screen holds, written as they are read."""
+    rows = iter(rows)
+    first = list(itertools.islice(rows, _SCREEN_ROWS + 1))
+    if not first:
         click.echo("(nothing stored yet: run `archiver import PATH`)", err=True)
         return
-    if not sys.stdout.isatty():
-        click.echo("\t".join(columns))
-        for row in rows:
-            click.echo("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+    out = click.get_text_stream("stdout")
+    if not out.isatty() or len(first) > _SCREEN_ROWS:
+        out.write("\t".join(columns) + "\n")
+        for row in itertools.chain(first, rows):
+            out.write("\t".join(map(_cell, row)) + "\n")
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(*columns)
-    for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    for row in first:
+        table.add_row(*(Text(_cell(v)) for v in row))
     Console().print(table)

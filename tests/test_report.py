@@ -23,7 +23,7 @@ from testweb import TestWeb
 from wayback_standin import WaybackStandin
 
 from archiver.cli import cli
-from archiver.views.report import COUNTED, summary_counts
+from archiver.views.report import COUNTED
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Footnote → test-web path and the verdict two runs give it.
@@ -85,7 +85,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
 
 
 def status_counts(run_cli: Built) -> dict[str, int]:
-    return summary_counts(json.loads(run_cli("status", "--format", "json").output))
+    """The report's summary, counted here from `status` rows: sources, not citations."""
+    rows = json.loads(run_cli("status", "--format", "json").output)
+    sources = {row["canonical_url"]: row for row in rows}.values()
+    counts = {v: sum(1 for r in sources if r["verdict"] == v) for v in COUNTED if v != "drifted"}
+    counts["drifted"] = sum(1 for row in sources if row["drifted"])
+    counts["unchecked"] = sum(1 for row in sources if row["verdict"] == "unchecked")
+    counts["sources"] = len(sources)
+    counts["with_wayback"] = sum(1 for row in sources if row["wayback_url"])
+    counts["with_local"] = sum(1 for row in sources if row["local_captured_at"])
+    return counts
 
 
 def test_run_ends_with_what_changed(built: Built) -> None:

@@ -26,11 +26,28 @@ from archiver.errors import ArchiverError
 from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
 from archiver.store import stamp
-from archiver.views.wayback import copies, nearest_copy, wayback_status
+from archiver.views.status import citation_rows
+from archiver.views.wayback import copies, nearest_copy
 from archiver.wayback import RateLimiter, WaybackOptions, lookup, lookup_and_save, save
 
 NOW = datetime(2025, 11, 25, 12, 0, tzinfo=UTC)
 ACCESS, SECRET = "test-access", "test-secret"
+
+
+WAYBACK_FIELDS = (
+    "wayback_url",
+    "wayback_timestamp",
+    "wayback_newest",
+    "wayback_save",
+    "wayback_saved_at",
+)
+
+
+def wayback_status(db: Database, source_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The Wayback fields of each source's `archiver status` row."""
+    ids = {r["canonical_url"]: r["id"] for r in db.query("select id, canonical_url from sources")}
+    rows = {ids[row["canonical_url"]]: row for row in citation_rows(db)}
+    return {sid: {k: rows[sid][k] for k in WAYBACK_FIELDS} for sid in source_ids}
 
 
 class FakeClock:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
+from ..store.reports import refresh_report_counts
 from ..store.stamps import file_sha256, utc_now
 from ..urls import canonical_url
 from .model import CitedURL, ParsedReport
@@ -189,6 +190,7 @@ def import_report(
                 import_id,
             ],
         )
+        refresh_report_counts(conn, rid)
     return result
 
 

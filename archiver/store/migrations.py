@@ -492,3 +492,26 @@ def m007_history(db: Database) -> None:
     db.table("runs").add_column("trigger", str)
     db.table("runs").add_column("summary", str)
     db.execute("update runs set trigger = 'schedule'")
+
+
+@migrations()
+def m008_views_at_scale(db: Database) -> None:
+    """Indexes that let status, report and search read one row per citation with index
+    lookups, and each report's counts kept on its row, so `archiver reports` does not count a
+    million citations."""
+    db.table("wayback_saves").create_index(["source_id"])
+    db.table("wayback_saves").create_index(["source_id", "state", "timestamp"])
+    db.execute("DROP INDEX IF EXISTS idx_wayback_saves_source_id_state")
+    db.table("captures").create_index(["source_id", "status", "captured_at"])
+    db.table("capture_texts").create_index(["source_id", "capture_id"])
+    db.table("citations").create_index(["report_id", "removed_at", "source_id"])
+    for column in ("footnotes", "citations", "sources", "removed"):
+        db.table("reports").add_column(column, int, not_null_default=0)
+    db.execute(
+        "update reports set (footnotes, citations, sources, removed) = "
+        "(select count(distinct case when c.removed_at is null then c.footnote end), "
+        "count(case when c.removed_at is null then 1 end), "
+        "count(distinct case when c.removed_at is null then c.source_id end), "
+        "count(case when c.removed_at is not null then 1 end) "
+        "from citations c where c.report_id = reports.id)"
+    )

@@ -1,18 +1,18 @@
 """Reports on a report's sources (Markdown, HTML, CSV, JSON) and annotated footnotes ready to
-publish, all computed from ``citation_rows``."""
+publish, written as their rows are read from the same columns as ``citation_rows``."""
 
 from __future__ import annotations
 
 import csv
 import html
-import io
-import json
-from collections import Counter
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
 
 from sqlite_utils import Database
 
-from .status import citation_rows
+from ..store import require_report
+from .jsonstream import dumps, json_array, json_list, json_object_sql
+from .status import CITATION_COLUMNS, citation_query, stream_rows, stream_tuples
 
 # The verdicts the summary counts, in the order people read them.
 COUNTED = ("ok", "redirected", "drifted", "soft_404", "blocked", "failing", "dead")
@@ -32,97 +32,175 @@ ROW_COLUMNS = (
 )
 
 
-def summary_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+# The verdict a report shows: a page that still answers but whose text changed is shown as
+# drifted, since that is the news (the summary counts it both as its verdict and as drifted,
+# as `archiver status` does).
+_SHOWN = (
+    "case when coalesce(st.drifted, 0) and st.verdict in ('ok', 'redirected') then 'drifted' "
+    "else coalesce(st.verdict, 'unchecked') end"
+)
+_URGENCY = f"case {_SHOWN} " + " ".join(f"when '{v}' then {n}" for v, n in URGENCY.items())
+_URGENCY += " else 9 end"
+_COLUMNS = dict(CITATION_COLUMNS)
+_LOCAL = _COLUMNS["local_captured_at"]
+# Each column of a report row and the SQL that reads it.
+REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("report", "c.report_id"),
+    ("footnote", "c.footnote"),
+    ("position", "c.position"),
+    ("url", "c.url"),
+    ("canonical_url", "s.canonical_url"),
+    ("verdict", _SHOWN),
+    ("since", "st.since"),
+    ("wayback_url", "ws.nearest_url"),
+    (
+        "wayback_date",
+        "substr(ws.nearest_timestamp, 1, 4) || '-' || substr(ws.nearest_timestamp, 5, 2) "
+        "|| '-' || substr(ws.nearest_timestamp, 7, 2)",
+    ),
+    ("local_captured_at", _LOCAL),
+    # What a reader of a broken or changed footnote should open instead.
+    (
+        "use_instead",
+        f"case when {_URGENCY} < 9 then "
+        f"coalesce(ws.nearest_url, case when {_LOCAL} is not null then "
+        "'local copy: archiver get ' || c.footnote || ' --report ' || c.report_id || ' --open' "
+        "end) end",
+    ),
+    ("context", "c.context"),
+)
+# Dead, blocked and drifted first, then in footnote order.
+_BY_URGENCY = f"{_URGENCY}, c.footnote, c.position"
+
+
+def summary_counts(db: Database, report_id: str | None = None) -> dict[str, int]:
     """Sources (not citations: a source cited twice counts once) per verdict, drifted, and
-    how many have a Wayback or a local copy. ``rows`` are ``citation_rows``."""
-    sources = {row["canonical_url"]: row for row in rows}.values()
-    verdicts = Counter(row["verdict"] for row in sources)
-    counts = {verdict: verdicts[verdict] for verdict in COUNTED if verdict != "drifted"}
-    counts["drifted"] = sum(1 for row in sources if row["drifted"])
-    counts["unchecked"] = verdicts["unchecked"]
-    counts["sources"] = len(sources)
-    counts["with_wayback"] = sum(1 for row in sources if row["wayback_url"])
-    counts["with_local"] = sum(1 for row in sources if row["local_captured_at"])
-    return {
-        key: counts[key] for key in (*COUNTED, "unchecked", "sources", "with_wayback", "with_local")
-    }
-
-
-def _shown_verdict(row: dict[str, Any]) -> str:
-    """A page that still answers but whose text changed is shown as drifted: that is the news.
-    (The summary counts it both as its verdict and as drifted, as `archiver status` does.)"""
-    return (
-        "drifted" if row["drifted"] and row["verdict"] in ("ok", "redirected") else row["verdict"]
-    )
-
-
-def _date(timestamp: str | None) -> str | None:
-    """A Wayback timestamp or an ISO time as the date people read.
-
-    >>> _date("20180320101010"), _date("2026-11-25T15:35:52+00:00")
-    ('2018-03-20', '2026-11-25')
+    how many have a Wayback or a local copy, counted by SQLite."""
+    scope, params = "removed_at is null", []
+    if report_id is not None:
+        require_report(db, report_id)
+        scope += " and report_id = ?"
+        params.append(report_id)
+    sql = f"""
+        select coalesce(st.verdict, 'unchecked') as verdict, count(*) as n,
+               sum(coalesce(st.drifted, 0) != 0) as drifted,
+               sum(ws.nearest_url is not null) as with_wayback,
+               sum(exists(select 1 from captures where source_id = cited.source_id
+                          and status = 'captured')) as with_local
+        from (select distinct source_id from citations where {scope}) cited
+        left join source_state st on st.source_id = cited.source_id
+        left join wayback_state ws on ws.source_id = cited.source_id
+        group by 1
     """
-    if not timestamp:
-        return None
-    if "-" in timestamp:
-        return timestamp[:10]
-    return f"{timestamp[:4]}-{timestamp[4:6]}-{timestamp[6:8]}"
+    counts = dict.fromkeys((*COUNTED, "unchecked", "sources", "with_wayback", "with_local"), 0)
+    for row in db.execute(sql, params).fetchall():
+        verdict, n, drifted, with_wayback, with_local = row
+        if verdict in counts and verdict != "drifted":
+            counts[verdict] += n
+        counts["sources"] += n
+        counts["drifted"] += drifted
+        counts["with_wayback"] += with_wayback
+        counts["with_local"] += with_local
+    return counts
 
 
-def _use_instead(row: dict[str, Any]) -> str | None:
-    """What a reader of a broken or changed footnote should open instead."""
-    if _shown_verdict(row) not in URGENCY:
-        return None
-    if row["wayback_url"]:
-        return row["wayback_url"]
-    if row["local_captured_at"]:
-        return f"local copy: archiver get {row['footnote']} --report {row['report']} --open"
-    return None
+def _report_ids(db: Database, report_id: str | None) -> list[str]:
+    if report_id is not None:
+        require_report(db, report_id)
+        return [report_id]
+    return [r[0] for r in db.execute("select id from reports order by id").fetchall()]
 
 
-def ordered_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per cited URL, dead, blocked and drifted first, then in footnote order."""
-    out = [
-        {
-            "report": row["report"],
-            "footnote": row["footnote"],
-            "position": row["position"],
-            "url": row["url"],
-            "canonical_url": row["canonical_url"],
-            "verdict": _shown_verdict(row),
-            "since": row["since"],
-            "wayback_url": row["wayback_url"],
-            "wayback_date": _date(row["wayback_timestamp"]),
-            "local_captured_at": row["local_captured_at"],
-            "use_instead": _use_instead(row),
-            "context": row["context"],
-        }
-        for row in rows
-    ]
-    return sorted(out, key=lambda r: (r["report"], URGENCY.get(r["verdict"], 9), r["footnote"]))
+def ordered_rows(db: Database, report_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """One row per cited URL, dead, blocked and drifted first, then in footnote order: one
+    query per report, so the first row comes at once and no report is sorted in memory."""
+    select = ", ".join(f"{expr} as {name}" for name, expr in REPORT_COLUMNS)
+    for rid in _report_ids(db, report_id):
+        yield from stream_rows(db, *citation_query(db, select, rid, order_by=_BY_URGENCY))
+
+
+def _ordered_json(db: Database, report_id: str | None) -> Iterator[str]:
+    """``ordered_rows`` as JSON list elements, written by SQLite."""
+    select = json_object_sql(REPORT_COLUMNS, level=1) + " as row"
+    for rid in _report_ids(db, report_id):
+        sql, params = citation_query(db, select, rid, order_by=_BY_URGENCY)
+        yield from (row for (row,) in stream_tuples(db, sql, params))
 
 
 def build_report(db: Database, report_id: str | None = None) -> dict[str, Any]:
-    """The report's summary and rows as plain data: every format is written from this."""
-    rows = citation_rows(db, report_id)
-    return {"report": report_id, "summary": summary_counts(rows), "rows": ordered_rows(rows)}
+    """The report's summary and rows as plain data: every format is written from this.
+    ``rows`` is an iterator, read once: a report of a million rows is never held."""
+    return {
+        "report": report_id,
+        "summary": summary_counts(db, report_id),
+        "rows": ordered_rows(db, report_id),
+    }
+
+
+def write_report(db: Database, report_id: str | None, output_format: str, out: TextIO) -> None:
+    """Write the report in md, html, csv or json to ``out`` as its rows are read."""
+    if output_format == "json":
+        summary = summary_counts(db, report_id)
+        out.write(f'{{\n  "report": {dumps(report_id, 1)},\n  "summary": {dumps(summary, 1)},')
+        out.write('\n  "rows": ')
+        out.writelines(json_list(_ordered_json(db, report_id), level=1))
+        out.write("\n}\n")
+        return
+    out.writelines(_pieces(build_report(db, report_id), output_format))
 
 
 def render(data: dict[str, Any], output_format: str) -> str:
     """``build_report`` data as md, html, csv or json."""
+    return "".join(_pieces(data, output_format))
+
+
+def _pieces(data: dict[str, Any], output_format: str) -> Iterator[str]:
     if output_format == "json":
-        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    if output_format == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=["report", *ROW_COLUMNS, "canonical_url"])
-        writer.writeheader()
-        writer.writerows(data["rows"])
-        return out.getvalue()
-    if output_format == "md":
-        return _markdown(data)
-    if output_format == "html":
-        return _html(data)
-    raise ValueError(f"unknown format {output_format!r}")
+        yield f'{{\n  "report": {dumps(data["report"], 1)},\n  "summary": '
+        yield f'{dumps(data["summary"], 1)},\n  "rows": '
+        yield from json_array(data["rows"], level=1)
+        yield "\n}\n"
+    elif output_format == "csv":
+        yield from _csv(data["rows"])
+    elif output_format == "md":
+        yield from _markdown(data)
+    elif output_format == "html":
+        yield from _html(data)
+    else:
+        raise ValueError(f"unknown format {output_format!r}")
+
+
+def _csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    line = _Line()
+    writer = csv.DictWriter(line, fieldnames=["report", *ROW_COLUMNS, "canonical_url"])
+    writer.writeheader()
+    yield line.take()
+    for row in rows:
+        writer.writerow(row)
+        yield line.take()
+
+
+class _Line:
+    """What a csv writer wrote last, taken one row at a time."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def take(self) -> str:
+        text, self.text = self.text, ""
+        return text
+
+
+def _date(timestamp: str | None) -> str | None:
+    """An ISO time as the date people read.
+
+    >>> _date("2026-11-25T15:35:52+00:00")
+    '2026-11-25'
+    """
+    return timestamp[:10] if timestamp else None
 
 
 def _title(data: dict[str, Any]) -> str:
@@ -138,17 +216,22 @@ def _copies_text(row: dict[str, Any]) -> str:
     return "; ".join(parts) or "none"
 
 
+# Characters that make Markdown raw HTML, a link or image, code, emphasis or a new cell: a
+# hostile context or URL stays text in its table cell.
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|!"} | {"\n": " ", "\r": " "})
+
+
 def _md_cell(text: Any) -> str:
-    return str(text or "").replace("|", "\\|").replace("\n", " ")
+    return str(text or "").translate(_MD_SPECIAL)
 
 
-def _markdown(data: dict[str, Any]) -> str:
+def _markdown(data: dict[str, Any]) -> Iterator[str]:
     summary = data["summary"]
-    lines = [f"# {_title(data)}", "", "| " + " | ".join(summary) + " |"]
-    lines.append("|" + "---|" * len(summary))
-    lines.append("| " + " | ".join(str(n) for n in summary.values()) + " |")
-    lines += ["", "| fn | URL | verdict | since | archived copies | use instead | context |"]
-    lines.append("|---|---|---|---|---|---|---|")
+    yield f"# {_md_cell(_title(data))}\n\n| " + " | ".join(summary) + " |\n"
+    yield "|" + "---|" * len(summary) + "\n"
+    yield "| " + " | ".join(str(n) for n in summary.values()) + " |\n"
+    yield "\n| fn | URL | verdict | since | archived copies | use instead | context |\n"
+    yield "|---|---|---|---|---|---|---|\n"
     for row in data["rows"]:
         cells = (
             row["footnote"],
@@ -159,8 +242,7 @@ def _markdown(data: dict[str, Any]) -> str:
             row["use_instead"],
             row["context"],
         )
-        lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+        yield "| " + " | ".join(_md_cell(c) for c in cells) + " |\n"
 
 
 # Inline so the file stands alone: no fonts, images or scripts fetched when it is opened.
@@ -181,12 +263,15 @@ tr.drifted td, tr.soft_404 td, tr.failing td { background: #fff6dc; }
 """
 
 
-def _page(title: str, body: str) -> str:
+def _page_start(title: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
-        f"<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n"
+        f"<body><h1>{html.escape(title)}</h1>\n"
     )
+
+
+_PAGE_END = "</body></html>\n"
 
 
 def _link(url: str | None) -> str:
@@ -197,57 +282,61 @@ def _link(url: str | None) -> str:
     return f'<a href="{html.escape(url)}">{html.escape(url)}</a>'
 
 
-def _html(data: dict[str, Any]) -> str:
+def _html(data: dict[str, Any]) -> Iterator[str]:
     summary = data["summary"]
     head = "".join(f"<th>{html.escape(k)}</th>" for k in summary)
-    counts = "".join(f'<td class="count-{k}">{n}</td>' for k, n in summary.items())
-    body = [f'<table class="summary"><tr>{head}</tr><tr>{counts}</tr></table>']
-    body.append(
+    counts = "".join(f'<td class="count-{html.escape(k)}">{n}</td>' for k, n in summary.items())
+    yield _page_start(_title(data))
+    yield f'<table class="summary"><tr>{head}</tr><tr>{counts}</tr></table>\n'
+    yield (
         '<table class="sources"><tr><th>fn</th><th>URL</th><th>verdict</th><th>since</th>'
-        "<th>archived copies</th><th>use instead</th><th>context</th></tr>"
+        "<th>archived copies</th><th>use instead</th><th>context</th></tr>\n"
     )
     for row in data["rows"]:
         copies = []
         if row["wayback_url"]:
             copies.append(f"Wayback {row['wayback_date']}: {_link(row['wayback_url'])}")
         if row["local_captured_at"]:
-            copies.append(f"local {_date(row['local_captured_at'])}")
-        body.append(
-            f'<tr class="{row["verdict"]}"><td>{row["footnote"]}</td>'
-            f'<td class="url">{_link(row["url"])}</td><td>{row["verdict"]}</td>'
+            copies.append(f"local {html.escape(_date(row['local_captured_at']) or '')}")
+        yield (
+            f'<tr class="{html.escape(row["verdict"])}"><td>{row["footnote"]}</td>'
+            f'<td class="url">{_link(row["url"])}</td><td>{html.escape(row["verdict"])}</td>'
             f"<td>{html.escape(row['since'] or '')}</td>"
             f'<td class="copies">{"<br>".join(copies) or "none"}</td>'
             f'<td class="copies">{_link(row["use_instead"])}</td>'
-            f"<td>{html.escape(row['context'] or '')}</td></tr>"
+            f"<td>{html.escape(row['context'] or '')}</td></tr>\n"
         )
-    body.append("</table>\n")
-    return _page(_title(data), "\n".join(body))
+    yield "</table>\n" + _PAGE_END
 
 
-def annotated(data: dict[str, Any], output_format: str) -> str:
-    """The footnotes ready to publish: each URL followed by its archived copy and date; in HTML
-    as Robust Links (``data-versionurl``, ``data-versiondate``)."""
-    rows = sorted(data["rows"], key=lambda r: (r["report"], r["footnote"], r["position"]))
-    if output_format == "html":
-        items = []
-        for row in rows:
-            url = html.escape(row["url"])
-            if row["wayback_url"]:
-                archive = html.escape(row["wayback_url"])
-                items.append(
-                    f'<li value="{row["footnote"]}"><a href="{url}" data-versionurl="{archive}" '
-                    f'data-versiondate="{row["wayback_date"]}">{url}</a> '
-                    f'(archived <a href="{archive}">{row["wayback_date"]}</a>)</li>'
-                )
-            else:
-                items.append(f'<li value="{row["footnote"]}"><a href="{url}">{url}</a></li>')
-        return _page(_title(data), '<ol class="footnotes">\n' + "\n".join(items) + "\n</ol>\n")
-    if output_format in ("json", "csv"):
+def write_annotated(db: Database, report_id: str | None, output_format: str, out: TextIO) -> None:
+    """The footnotes ready to publish, in footnote order: each URL followed by its archived
+    copy and date; in HTML as Robust Links (``data-versionurl``, ``data-versiondate``)."""
+    if output_format not in ("md", "html"):
         raise ValueError("--annotated writes md or html")
-    lines = []
+    select = ", ".join(f"{expr} as {name}" for name, expr in REPORT_COLUMNS)
+    rows = stream_rows(db, *citation_query(db, select, report_id))
+    title = f"Sources of {report_id}" if report_id else "Cited sources"
+    if output_format == "md":
+        for row in rows:
+            archived = (
+                f" (archived {row['wayback_date']}: {row['wayback_url']})"
+                if row["wayback_url"]
+                else ""
+            )
+            out.write(f"{row['footnote']}. {row['url']}{archived}\n")
+        return
+    out.write(_page_start(title) + '<ol class="footnotes">\n')
     for row in rows:
-        archived = (
-            f" (archived {row['wayback_date']}: {row['wayback_url']})" if row["wayback_url"] else ""
-        )
-        lines.append(f"{row['footnote']}. {row['url']}{archived}")
-    return "\n".join(lines) + "\n"
+        url = html.escape(row["url"])
+        if row["wayback_url"]:
+            archive = html.escape(row["wayback_url"])
+            date = html.escape(row["wayback_date"])
+            out.write(
+                f'<li value="{row["footnote"]}"><a href="{url}" data-versionurl="{archive}" '
+                f'data-versiondate="{date}">{url}</a> (archived <a href="{archive}">{date}</a>)'
+                "</li>\n"
+            )
+        else:
+            out.write(f'<li value="{row["footnote"]}"><a href="{url}">{url}</a></li>\n')
+    out.write("</ol>\n" + _PAGE_END)

@@ -6,6 +6,7 @@ import mimetypes
 import re
 import sqlite3
 import webbrowser
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -155,8 +156,9 @@ def open_best(db: Database, source_id: int, found: dict[str, Any], data_dir: Pat
 
 def search_text(
     db: Database, query: str, report_id: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
-    """Sources whose captured text matches ``query`` (FTS5), with footnotes and a snippet."""
+) -> Iterator[dict[str, Any]]:
+    """Sources whose newest captured text matches ``query`` (FTS5), best first, with their
+    footnotes and a snippet; each result is read as it is used."""
     if not query.strip():
         raise ArchiverError("empty search query")
     params: list[Any] = []
@@ -172,27 +174,39 @@ def search_text(
         join capture_texts t on t.capture_id = f.rowid
         join sources s on s.id = t.source_id
         where capture_texts_fts match ?
-          and t.capture_id in (select max(capture_id) from capture_texts group by source_id)
+          and t.capture_id = (select max(capture_id) from capture_texts
+                              where source_id = t.source_id)
           {scope}
         order by f.rank limit {int(limit)}
     """
     try:
-        rows = [dict(r) for r in db.query(sql, [query, *params])]
+        cursor = db.execute(sql, [query, *params])
     except sqlite3.OperationalError:
         # Not valid FTS5 syntax (a stray quote, colon or dash): search the words literally.
         quoted = " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
-        rows = [dict(r) for r in db.query(sql, [quoted, *params])]
-    for row in rows:
-        row["footnotes"] = [
-            {"report": c["report_id"], "footnote": c["footnote"]}
-            for c in db.table("citations").rows_where(
-                "source_id = ? and removed_at is null",
-                [row["source_id"]],
-                order_by="report_id, footnote",
-            )
-            if report_id is None or c["report_id"] == report_id
-        ]
-    return rows
+        cursor = db.execute(sql, [quoted, *params])
+    return _with_footnotes(db, cursor, report_id)
+
+
+def _with_footnotes(
+    db: Database, cursor: sqlite3.Cursor, report_id: str | None
+) -> Iterator[dict[str, Any]]:
+    keys = [d[0] for d in cursor.description]
+    try:
+        for values in cursor:
+            row = dict(zip(keys, values, strict=True))
+            row["footnotes"] = [
+                {"report": c["report_id"], "footnote": c["footnote"]}
+                for c in db.table("citations").rows_where(
+                    "source_id = ? and removed_at is null"
+                    + (" and report_id = ?" if report_id is not None else ""),
+                    [row["source_id"], *([report_id] if report_id is not None else [])],
+                    order_by="report_id, footnote",
+                )
+            ]
+            yield row
+    finally:
+        cursor.close()
 
 
 def export_capture(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path:
@@ -219,23 +233,24 @@ def _export(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path
     )
     files = out_dir / "files"
     files.mkdir(parents=True, exist_ok=True)
-    names: dict[str, str] = {}
-    bodies: dict[str, tuple[bytes, str]] = {}
+    # Names first, from the stored rows; then one body at a time, so a page with large
+    # requisites is never held in memory whole.
+    names = {
+        r["url"]: _file_name(r["url"], r["content_type"] or "", r["payload_sha256"])
+        for r in resources
+        if r["role"] == "requisite" and (r["status_code"] or 0) < 400
+    }
     for resource in resources:
+        name = names.get(resource["url"])
+        if resource["role"] != "requisite" or name is None:
+            continue
         body, content_type = _payload(db, data_dir, capture["warc_path"], resource)
-        bodies[resource["url"]] = (body, content_type)
-        if resource["role"] == "requisite" and (resource["status_code"] or 0) < 400:
-            names[resource["url"]] = _file_name(
-                resource["url"], content_type, resource["payload_sha256"]
-            )
-    for url, name in names.items():
-        body, content_type = bodies[url]
         if content_type.split(";")[0].strip().lower() == "text/css":
             css = decode_body(body, content_type)
-            body = rewrite_css(css, url, lambda u: names.get(u or "")).encode("utf-8")
+            body = rewrite_css(css, resource["url"], lambda u: names.get(u or "")).encode("utf-8")
         (files / name).write_bytes(body)
     page = next(r for r in resources if r["role"] == "page")
-    body, content_type = bodies[page["url"]]
+    body, content_type = _payload(db, data_dir, capture["warc_path"], page)
     markup = decode_body(body, content_type)
     rewritten = rewrite_html(
         markup, page["url"], lambda u: f"files/{names[u]}" if u in names else None

@@ -3,72 +3,152 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlite_utils import Database
 
 from ..store import require_report
-from .wayback import wayback_status
+from .jsonstream import json_list, json_object_sql
 
 STATUS_COLUMNS = ("report", "footnote", "position", "url", "verdict", "reason", "since")
 
 
-def citation_rows(db: Database, report_id: str | None = None) -> list[dict[str, Any]]:
-    """One row per current (not removed) citation, in report and footnote order, with the
-    source's verdict, its Wayback Machine copies and its newest local capture."""
-    where = "where c.removed_at is null"
-    params: list[Any] = []
+def _iso(timestamp: str) -> str:
+    """SQL writing a 14-digit Archive timestamp as the ISO 8601 moment the database writes."""
+    parts = [f"substr({timestamp}, {at}, {n})" for at, n in ((1, 4), (5, 2), (7, 2), (9, 2))]
+    rest = [f"substr({timestamp}, {at}, 2)" for at in (11, 13)]
+    return (
+        f"{parts[0]} || '-' || {parts[1]} || '-' || {parts[2]} || 'T' || {parts[3]} || ':' || "
+        f"{rest[0]} || ':' || {rest[1]} || '+00:00'"
+    )
+
+
+# The newest timestamp of our own successful saves, and the source's latest save state.
+_SAVED = (
+    "(select max(timestamp) from wayback_saves where source_id = c.source_id and state = 'saved')"
+)
+_LATEST_SAVE = (
+    "(select state from wayback_saves where source_id = c.source_id order by id desc limit 1)"
+)
+# Each column of a status row and the SQL that reads it: one indexed lookup per table, so a
+# row costs the same at a million citations as at ten.
+CITATION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("report", "c.report_id"),
+    ("footnote", "c.footnote"),
+    ("position", "c.position"),
+    ("url", "c.url"),
+    ("verdict", "coalesce(st.verdict, 'unchecked')"),
+    ("reason", "st.reason"),
+    ("http_status", "st.http_status"),
+    ("final_url", "st.final_url"),
+    ("checked_at", "st.checked_at"),
+    ("since", "st.since"),
+    ("last_ok_at", "st.last_ok_at"),
+    ("drifted", "coalesce(st.drifted, 0)"),
+    ("canonical_url", "s.canonical_url"),
+    ("context", "c.context"),
+    ("accessed", "c.accessed"),
+    # The copy nearest the citation date.
+    ("wayback_url", "ws.nearest_url"),
+    ("wayback_timestamp", "ws.nearest_timestamp"),
+    # The newest copy's timestamp, counting our own saves.
+    (
+        "wayback_newest",
+        f"max(coalesce(ws.newest_timestamp, {_SAVED}), coalesce({_SAVED}, ws.newest_timestamp))",
+    ),
+    ("wayback_save", f"coalesce({_LATEST_SAVE}, 'none')"),
+    # When our latest successful save was captured.
+    (
+        "wayback_saved_at",
+        f"(select {_iso('timestamp')} from wayback_saves where source_id = c.source_id "
+        "and state = 'saved' order by timestamp desc limit 1)",
+    ),
+    # When the source was last captured in full: a local copy a reader can be given.
+    (
+        "local_captured_at",
+        "(select max(captured_at) from captures where source_id = c.source_id "
+        "and status = 'captured')",
+    ),
+)
+CITATIONS_FROM = """
+    from citations c join sources s on s.id = c.source_id
+    left join source_state st on st.source_id = c.source_id
+    left join wayback_state ws on ws.source_id = c.source_id
+"""
+
+
+def citation_query(
+    db: Database,
+    select: str,
+    report_id: str | None = None,
+    order_by: str = "c.report_id, c.footnote, c.position",
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters reading ``select`` (over ``CITATIONS_FROM``) for every current
+    (not removed) citation, or one report's."""
+    where, params = "c.removed_at is null", []
     if report_id is not None:
         require_report(db, report_id)
         where += " and c.report_id = ?"
         params.append(report_id)
-    sql = f"""
-        select c.report_id as report, c.footnote, c.position, c.url,
-               coalesce(st.verdict, 'unchecked') as verdict, st.reason, st.http_status,
-               st.final_url, st.checked_at, st.since, st.last_ok_at,
-               coalesce(st.drifted, 0) as drifted, s.canonical_url, c.context, c.accessed,
-               c.source_id
-        from citations c join sources s on s.id = c.source_id
-        left join source_state st on st.source_id = s.id
-        {where}
-        order by c.report_id, c.footnote, c.position
-    """
-    rows = [dict(row) for row in db.query(sql, params)]
-    wayback = wayback_status(db, sorted({row["source_id"] for row in rows}))
-    # When each source was last captured in full: a local copy a reader can be given.
-    local = {
-        r["source_id"]: r["captured_at"]
-        for r in db.query(
-            "select source_id, max(captured_at) as captured_at from captures "
-            "where status = 'captured' group by source_id"
-        )
-    }
-    for row in rows:
-        source_id = row.pop("source_id")
-        row.update(wayback[source_id])
-        row["local_captured_at"] = local.get(source_id)
-    return rows
+    return f"select {select} {CITATIONS_FROM} where {where} order by {order_by}", params
+
+
+def citation_rows(db: Database, report_id: str | None = None) -> Iterator[dict[str, Any]]:
+    """One row per current (not removed) citation, in report and footnote order, with the
+    source's verdict, its Wayback Machine copies and its newest local capture; read as they
+    are used, so a million rows take no more memory than one."""
+    select = ", ".join(f"{expr} as {name}" for name, expr in CITATION_COLUMNS)
+    return stream_rows(db, *citation_query(db, select, report_id))
+
+
+def citation_rows_json(db: Database, report_id: str | None = None) -> Iterator[str]:
+    """``citation_rows`` as the pieces of ``json.dumps(list(...), indent=2)``, written by
+    SQLite: a million rows in a few seconds."""
+    sql, params = citation_query(db, json_object_sql(CITATION_COLUMNS) + " as row", report_id)
+    return json_list(row for (row,) in stream_tuples(db, sql, params))
+
+
+def citation_tuples(
+    db: Database, columns: Sequence[str], report_id: str | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """Only ``columns`` of ``citation_rows``, as tuples, for CSV and tables."""
+    exprs = dict(CITATION_COLUMNS)
+    return stream_tuples(db, *citation_query(db, ", ".join(exprs[c] for c in columns), report_id))
+
+
+def stream_rows(db: Database, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:
+    """The rows of a query as dicts, read one at a time."""
+    cursor = db.execute(sql, params)
+    keys = [d[0] for d in cursor.description]
+    try:
+        for row in cursor:
+            yield dict(zip(keys, row, strict=True))
+    finally:
+        cursor.close()  # a half-read query would hold its read snapshot open
+
+
+def stream_tuples(db: Database, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a query as tuples (the fastest way out of SQLite), read one at a time."""
+    cursor = db.execute(sql, params)
+    try:
+        yield from cursor
+    finally:
+        cursor.close()
 
 
 def report_rows(db: Database) -> list[dict[str, Any]]:
     """One row per report: its counts, and the markers its last import found without a URL."""
     sql = """
-        select r.id as report, r.title, r.date,
-          count(distinct case when c.removed_at is null then c.footnote end) as footnotes,
-          count(case when c.removed_at is null then 1 end) as citations,
-          count(distinct case when c.removed_at is null then c.source_id end) as sources,
-          count(case when c.removed_at is not null then 1 end) as removed,
+        select r.id as report, r.title, r.date, r.footnotes, r.citations, r.sources, r.removed,
           (select i.markers_without_urls from imports i where i.report_id = r.id
            order by i.id desc limit 1) as markers_without_urls,
           (select max(i.imported_at) from imports i where i.report_id = r.id) as imported_at
-        from reports r left join citations c on c.report_id = r.id
-        group by r.id order by r.id
+        from reports r order by r.id
     """
-    rows = []
-    for row in db.query(sql):
-        row = dict(row)
+    rows = list(stream_rows(db, sql, []))
+    for row in rows:
         row["markers_without_urls"] = json.loads(row["markers_without_urls"] or "[]")
-        rows.append(row)
     return rows
 
 
