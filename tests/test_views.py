@@ -156,9 +156,7 @@ def test_reports_counts_follow_every_import(run_cli: Run, tmp_path: Path) -> Non
     )
 
 
-def test_terminal_and_markdown_output_keep_hostile_text_inert(
-    run_cli: Run, tmp_path: Path
-) -> None:
+def test_terminal_and_markdown_output_keep_hostile_text_inert(run_cli: Run, tmp_path: Path) -> None:
     _hostile_db(run_cli, tmp_path)
     table = run_cli("reports").output
     assert "\x1b" not in table and "\x07" not in table
@@ -168,7 +166,7 @@ def test_terminal_and_markdown_output_keep_hostile_text_inert(
     markdown = run_cli("report", "--format", "md").output
     rendered = MarkdownIt("commonmark").enable("table").render(markdown)
     assert "<img" not in rendered and 'href="javascript' not in rendered
-    sources = rendered.split('<table>')[2]
+    sources = rendered.split("<table>")[2]
     assert all(row.count("<td>") == 7 for row in sources.split("<tr>")[2:])
     assert "[x](javascript:alert(1))" in rendered  # shown as the text it is
 
