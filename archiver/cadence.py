@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
+
+# APScheduler (with its time-zone libraries) is imported only by what needs it: the
+# scheduler's triggers and a cron line's check; every other command starts without it.
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -31,6 +34,9 @@ class Cadence:
 
     def trigger(self) -> BaseTrigger:
         """The APScheduler trigger that fires on this cadence."""
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
         if self.seconds is not None:
             return IntervalTrigger(seconds=self.seconds)
         return CronTrigger.from_crontab(str(self.cron))
@@ -56,6 +62,8 @@ def parse_cadence(key: str, text: str, *, cron_ok: bool = True) -> Cadence:
             raise ConfigError(f"setting {key} = {text!r} is too short: at least 1s")
         return Cadence(text, seconds=seconds)
     if cron_ok and len(text.split()) == 5:
+        from apscheduler.triggers.cron import CronTrigger
+
         try:
             CronTrigger.from_crontab(text)
         except ValueError as exc:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# isort: off
+from . import _startup  # noqa: F401  (first: before anything imports sqlite-utils)
+
+# isort: on
 import contextlib
 import csv
 import itertools
