@@ -10,6 +10,7 @@ import itertools
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -309,6 +310,31 @@ def test_save_end_to_end_queued_submitted_saved(
     assert post.headers["Authorization"] == f"LOW {ACCESS}:{SECRET}"
     assert post.headers["Accept"] == "application/json"
     assert {r.path for r in wayback.requests_of("status")} == {f"/save/status/{job.job_id}"}
+
+
+def test_a_run_stopped_while_saving_keeps_the_counts_so_far(
+    db: Database, wayback: WaybackStandin, clock: FakeClock
+) -> None:
+    quick, slow = "https://example.org/quick", "https://example.org/slow"
+    wayback.job_outcome(quick, pending_polls=0)
+    wayback.job_outcome(slow, stay_pending=True)
+    cite(db, [quick, slow])
+    stop = threading.Event()
+
+    class StopOnceOneIsSaved(FakeClock):
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            if any(row["state"] == "saved" for row in saves(db)):
+                stop.set()  # as the scheduler does on SIGTERM
+
+    summary = lookup_and_save(
+        db, options(wayback, keys=True, poll_wait=60), clock=StopOnceOneIsSaved(), stop=stop
+    )
+
+    assert summary.interrupted
+    assert (summary.looked_up, summary.saved, summary.failed) == (2, 1, 0)
+    assert summary.message.startswith("interrupted after 2 lookup(s)")
+    assert sorted(row["state"] for row in saves(db)) == ["saved", "submitted"]
 
 
 def test_a_crash_after_submitting_resumes_polling_instead_of_resubmitting(

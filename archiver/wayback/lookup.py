@@ -90,9 +90,14 @@ def lookup(
     url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
     on_progress: Progress | None = None,
+    summary: WaybackSummary | None = None,
 ) -> WaybackSummary:
-    """Ask the Archive about the sources of one report, one URL (always asked), or all."""
-    summary = WaybackSummary()
+    """Ask the Archive about the sources of one report, one URL (always asked), or all.
+
+    summary: filled in as lookups finish (a new one by default), so a caller whose run is
+    interrupted still has the counts so far.
+    """
+    summary = summary if summary is not None else WaybackSummary()
     targets = _targets(db, options, report_id, url, clock.now())
     with ArchiveClient(db, options, clock) as client:
         until = client.paused_until("lookup")

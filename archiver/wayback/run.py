@@ -31,22 +31,31 @@ def lookup_and_save(
     every save transition finished by then is stored, and the summary says ``interrupted``.
     """
     clock = with_stop(clock, stop)
-    looked = WaybackSummary()
+    looked, saved = WaybackSummary(), WaybackSummary()
     try:
         if do_lookup:
-            looked = lookup(
-                db, options, report_id=report_id, url=url, clock=clock, on_progress=on_progress
+            lookup(
+                db,
+                options,
+                report_id=report_id,
+                url=url,
+                clock=clock,
+                on_progress=on_progress,
+                summary=looked,
             )
         if not do_save or looked.archive_unreachable:
             return looked
-        saved = save(db, options, report_id=report_id, url=url, clock=clock)
+        save(db, options, report_id=report_id, url=url, clock=clock, summary=saved)
     except Interrupted:
-        looked.interrupted = True
-        looked.message = "; ".join(m for m in (looked.message, "interrupted") if m)
-        return looked
+        saved.interrupted = True
+        saved.message = (
+            f"interrupted after {looked.looked_up} lookup(s) ({looked.found} with a copy), "
+            f"{saved.saved} save(s) and {saved.failed} failed"
+        )
     saved.looked_up, saved.found = looked.looked_up, looked.found
     for error_type, count in looked.errors.items():
         saved.errors[error_type] = saved.errors.get(error_type, 0) + count
     saved.paused_until = {**looked.paused_until, **saved.paused_until}
-    saved.message = "; ".join(m for m in (looked.message, saved.message) if m)
+    if not saved.interrupted:
+        saved.message = "; ".join(m for m in (looked.message, saved.message) if m)
     return saved

@@ -110,9 +110,13 @@ def save(
     report_id: str | None = None,
     url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    summary: WaybackSummary | None = None,
 ) -> WaybackSummary:
-    """Queue sources with no capture within ``wayback_save_within`` days; submit and poll saves."""
-    summary = WaybackSummary()
+    """Queue sources with no capture within ``wayback_save_within`` days; submit and poll saves.
+
+    summary: filled in as saves finish (a new one by default), as for ``lookup``.
+    """
+    summary = summary if summary is not None else WaybackSummary()
     saves = SaveLog(db, [row["id"] for row in scoped_sources(db, "s.id", report_id, url)])
     saves.queue_missing(options, clock.now())
     if options.has_keys:
