@@ -556,8 +556,10 @@ def status(context: Context, report_id: str | None, output_format: str) -> None:
     """
     out = click.get_text_stream("stdout")
     if output_format == "json":
-        out.writelines(citation_rows_json(context.db, report_id))
-        out.write("\n")
+        out.flush()
+        binary = click.get_binary_stream("stdout")
+        binary.writelines(citation_rows_json(context.db, report_id))
+        binary.write(b"\n")
     elif output_format == "csv":
         columns = [name for name, _ in CITATION_COLUMNS]
         writer = csv.writer(out)

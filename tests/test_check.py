@@ -125,7 +125,7 @@ def test_status_json_has_the_checker_columns(
     result = run_cli("check", env=env)
     assert result.exit_code == 0, result.output
     assert "1 failing, 1 redirected" in result.output
-    rows = json.loads(run_cli("status", "--format", "json").output)
+    rows = json.loads(run_cli("status", "--format", "json").stdout)
     keys = {
         "verdict",
         "reason",

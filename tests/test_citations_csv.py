@@ -39,7 +39,7 @@ def test_committed_csv_is_the_seed_report(run_cli: Run, tmp_path: Path) -> None:
     assert report["title"]
     assert (report["footnotes"], report["citations"], report["sources"]) == (30, 31, 30)
     assert report["markers_without_urls"] == list(range(31, 39))
-    rows = json.loads(run_cli("status", "--format", "json").output)
+    rows = json.loads(run_cli("status", "--format", "json").stdout)
     by_footnote = {(r["footnote"], r["position"]): r for r in rows}
     assert by_footnote[(6, 1)]["url"] == "https://www.youtube.com/watch?v=C8m_KQHo7bc"
     assert by_footnote[(5, 2)]["canonical_url"] == by_footnote[(3, 1)]["canonical_url"]

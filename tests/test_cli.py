@@ -52,7 +52,7 @@ def test_import_json_then_status_json(run_cli: Run, tmp_path: Path) -> None:
     assert payload["report"] == "odf"
     assert [a["footnote"] for a in payload["added"]] == [1, 2, 2]
     assert payload["markers_without_urls"] == []
-    rows = json.loads(run_cli("--db", "x.sqlite", "status", "--format", "json").output)
+    rows = json.loads(run_cli("--db", "x.sqlite", "status", "--format", "json").stdout)
     assert [(r["report"], r["footnote"], r["verdict"]) for r in rows] == [
         ("odf", 1, "unchecked"),
         ("odf", 2, "unchecked"),

@@ -86,7 +86,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
 
 def status_counts(run_cli: Built) -> dict[str, int]:
     """The report's summary, counted here from `status` rows: sources, not citations."""
-    rows = json.loads(run_cli("status", "--format", "json").output)
+    rows = json.loads(run_cli("status", "--format", "json").stdout)
     sources = {row["canonical_url"]: row for row in rows}.values()
     counts = {v: sum(1 for r in sources if r["verdict"] == v) for v in COUNTED if v != "drifted"}
     counts["drifted"] = sum(1 for row in sources if row["drifted"])

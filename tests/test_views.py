@@ -11,14 +11,17 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from click.testing import Result
 from conftest import write
 from markdown_it import MarkdownIt
+from sqlite_utils import Database
 
 from archiver.store import open_db
 from archiver.views.report import build_report, summary_counts
 from archiver.views.status import citation_rows
+from archiver.wayback.timestamps import iso_from_timestamp
 
 Run = Callable[..., Result]
 
@@ -85,18 +88,21 @@ def _hostile_db(run_cli: Run, tmp_path: Path) -> Path:
     return path
 
 
-def test_streamed_json_is_what_json_dumps_writes(run_cli: Run, tmp_path: Path) -> None:
+def test_streamed_json_holds_the_rows_exactly(run_cli: Run, tmp_path: Path) -> None:
     path = _hostile_db(run_cli, tmp_path)
     db = open_db(path)
     for scope in ([], ["--report", "a"]):
         rows = list(citation_rows(db, *scope[1:]))
-        out = run_cli("status", "--format", "json", *scope).output
-        assert out == json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+        out = run_cli("status", "--format", "json", *scope).stdout
+        assert json.loads(out) == rows
+        lines = out.rstrip("\n").split("\n")  # a list, one object per line, for line tools
+        assert lines[0] == "[" and lines[-1] == "]" and len(lines) == len(rows) + 2
+        assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == rows
         data = build_report(db, *scope[1:])
         data["rows"] = list(data["rows"])
         out = run_cli("report", "--format", "json", *scope).output
         assert out == json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    rows = json.loads(run_cli("status", "--format", "json").output)
+    rows = json.loads(run_cli("status", "--format", "json").stdout)
     first = rows[0]
     assert first["context"] == HOSTILE
     # Our own latest save failed; the saved one still counts as the newest copy.
@@ -183,7 +189,77 @@ def test_a_reader_that_stops_early_gets_no_traceback(
         env=subprocess_guard,
     )
     assert process.stdout is not None and process.stderr is not None
-    assert process.stdout.read(100).startswith(b"[\n  {")
+    assert process.stdout.read(100).startswith(b'[\n{"report":')
     process.stdout.close()  # as `| head` does
     assert process.wait(timeout=60) == 1
     assert process.stderr.read() == b""
+
+
+def _expected_status(db: Database) -> list[dict[str, Any]]:
+    """Status rows computed here, in Python, from the tables each stage writes."""
+    state = {r["source_id"]: r for r in db.query("select * from source_state")}
+    wayback = {r["source_id"]: r for r in db.query("select * from wayback_state")}
+    saves = list(db.query("select * from wayback_saves order by id"))
+    captures = list(db.query("select * from captures where status = 'captured'"))
+    rows = []
+    for c in db.query(
+        "select c.*, s.canonical_url from citations c join sources s on s.id = c.source_id "
+        "where removed_at is null order by report_id, footnote, position"
+    ):
+        sid, st, ws = c["source_id"], state.get(c["source_id"], {}), wayback.get(c["source_id"], {})
+        saved = max(
+            (s["timestamp"] for s in saves if s["source_id"] == sid and s["state"] == "saved"),
+            default=None,
+        )
+        mine = [s["state"] for s in saves if s["source_id"] == sid]
+        newest = max(filter(None, [ws.get("newest_timestamp"), saved]), default=None)
+        local = max((k["captured_at"] for k in captures if k["source_id"] == sid), default=None)
+        rows.append(
+            {
+                "report": c["report_id"],
+                "footnote": c["footnote"],
+                "url": c["url"],
+                "verdict": st.get("verdict") or "unchecked",
+                "final_url": st.get("final_url"),
+                "drifted": st.get("drifted") or 0,
+                "canonical_url": c["canonical_url"],
+                "wayback_url": ws.get("nearest_url"),
+                "wayback_newest": newest,
+                "wayback_save": mine[-1] if mine else "none",
+                "wayback_saved_at": iso_from_timestamp(saved) if saved else None,
+                "local_captured_at": local,
+            }
+        )
+    return rows
+
+
+def test_status_follows_every_write_of_every_stage(run_cli: Run, tmp_path: Path) -> None:
+    path = _hostile_db(run_cli, tmp_path)
+    db = open_db(path)
+    ids = {r["canonical_url"]: r["id"] for r in db.query("select * from sources")}
+    a1, a2, b2 = ids["https://a.kz/1"], ids["https://a.kz/2"], ids["https://b.kz/2"]
+    changes = [
+        "update source_state set verdict = 'ok', drifted = 0, final_url = 'https://x/' "
+        f"where source_id = {a1}",
+        f"delete from source_state where source_id = {b2}",
+        "update wayback_state set nearest_url = 'https://w/2', "
+        f"newest_timestamp = '20300101000000' where source_id = {a1}",
+        f"insert into wayback_state (source_id, nearest_url) values ({b2}, 'https://w/b')",
+        f"delete from wayback_state where source_id = {a1}",
+        "update wayback_saves set state = 'saved', timestamp = '20260101000000' "
+        f"where source_id = {a1} and state = 'failed'",
+        f"update wayback_saves set source_id = {a2} where source_id = {b2}",
+        "insert into captures (source_id, status, captured_at) "
+        f"values ({a1}, 'captured', '2026-01-01')",
+        f"insert into captures (source_id, status, captured_at) values ({a1}, 'failed', '2027')",
+        f"update captures set source_id = {b2} where source_id = {a2}",
+    ]
+    fields = list(_expected_status(db)[0])
+    for change in changes:
+        with db.atomic():
+            db.execute(change)
+        shown = [{k: row[k] for k in fields} for row in citation_rows(db)]
+        assert shown == _expected_status(db), change
+    # A re-import that moves footnote 2 to another URL shows the new source's status.
+    _import(run_cli, tmp_path, [("a", 1, "https://a.kz/1", "x"), ("a", 2, "https://b.kz/2", "y")])
+    assert [r["wayback_save"] for r in citation_rows(db, "a")] == ["saved", "none"]

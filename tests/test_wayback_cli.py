@@ -40,7 +40,7 @@ def test_lookup_fills_status_and_get(run_cli: Run, tmp_path: Path, wayback: Wayb
     wayback.add_snapshot(URL, "20240101000000")
     result = run_cli("wayback", "--lookup-only", env=env_for(wayback, keys=False))
     assert result.exit_code == 0, result.output
-    rows = {r["footnote"]: r for r in json.loads(run_cli("status", "--format", "json").output)}
+    rows = {r["footnote"]: r for r in json.loads(run_cli("status", "--format", "json").stdout)}
     assert rows[1]["wayback_timestamp"] == "20180320101010"
     assert rows[1]["wayback_url"] == f"{wayback.base}/web/20180320101010/{URL}"
     assert rows[1]["wayback_newest"] == "20240101000000"
@@ -66,7 +66,7 @@ def test_saving_needs_keys_and_keys_are_never_shown(
     with_keys = run_cli("wayback", "--json", env=env_for(wayback, keys=True))
     assert with_keys.exit_code == 0, with_keys.output
     assert json.loads(with_keys.output)["saved"] == 1
-    rows = json.loads(run_cli("status", "--format", "json").output)
+    rows = json.loads(run_cli("status", "--format", "json").stdout)
     assert rows[0]["wayback_save"] == "saved" and rows[0]["wayback_saved_at"]
     shown = run_cli("settings", env=env_for(wayback, keys=True)).output
     assert wayback.secret_key not in shown and "*** (set)" in shown

@@ -13,6 +13,9 @@ from ..errors import ArchiverError
 from .migrations import migrations
 
 BUSY_TIMEOUT_MS = 30_000
+# SQLite's page cache, in KiB (its default is 2 MB): a view of a million citations reads one
+# source row per citation, and 16 MB keeps the hot pages of an 800 MB file in memory.
+CACHE_KIB = 16_000
 
 
 class _Database(Database):
@@ -54,6 +57,7 @@ def open_db(path: Path | str) -> Database:
         db = _Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db.execute("PRAGMA foreign_keys = ON")
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         db.enable_wal()
         migrations.apply(db)
     except (OSError, sqlite3.DatabaseError) as exc:

@@ -36,8 +36,7 @@ ROW_COLUMNS = (
 # drifted, since that is the news (the summary counts it both as its verdict and as drifted,
 # as `archiver status` does).
 _SHOWN = (
-    "case when coalesce(st.drifted, 0) and st.verdict in ('ok', 'redirected') then 'drifted' "
-    "else coalesce(st.verdict, 'unchecked') end"
+    "case when m.drifted and m.verdict in ('ok', 'redirected') then 'drifted' else m.verdict end"
 )
 _URGENCY = f"case {_SHOWN} " + " ".join(f"when '{v}' then {n}" for v, n in URGENCY.items())
 _URGENCY += " else 9 end"
@@ -49,21 +48,21 @@ REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("footnote", "c.footnote"),
     ("position", "c.position"),
     ("url", "c.url"),
-    ("canonical_url", "s.canonical_url"),
+    ("canonical_url", "m.canonical_url"),
     ("verdict", _SHOWN),
-    ("since", "st.since"),
-    ("wayback_url", "ws.nearest_url"),
+    ("since", "m.since"),
+    ("wayback_url", "m.wayback_url"),
     (
         "wayback_date",
-        "substr(ws.nearest_timestamp, 1, 4) || '-' || substr(ws.nearest_timestamp, 5, 2) "
-        "|| '-' || substr(ws.nearest_timestamp, 7, 2)",
+        "substr(m.wayback_timestamp, 1, 4) || '-' || substr(m.wayback_timestamp, 5, 2) "
+        "|| '-' || substr(m.wayback_timestamp, 7, 2)",
     ),
     ("local_captured_at", _LOCAL),
     # What a reader of a broken or changed footnote should open instead.
     (
         "use_instead",
         f"case when {_URGENCY} < 9 then "
-        f"coalesce(ws.nearest_url, case when {_LOCAL} is not null then "
+        f"coalesce(m.wayback_url, case when {_LOCAL} is not null then "
         "'local copy: archiver get ' || c.footnote || ' --report ' || c.report_id || ' --open' "
         "end) end",
     ),
@@ -82,14 +81,11 @@ def summary_counts(db: Database, report_id: str | None = None) -> dict[str, int]
         scope += " and report_id = ?"
         params.append(report_id)
     sql = f"""
-        select coalesce(st.verdict, 'unchecked') as verdict, count(*) as n,
-               sum(coalesce(st.drifted, 0) != 0) as drifted,
-               sum(ws.nearest_url is not null) as with_wayback,
-               sum(exists(select 1 from captures where source_id = cited.source_id
-                          and status = 'captured')) as with_local
+        select m.verdict, count(*) as n, sum(m.drifted != 0) as drifted,
+               sum(m.wayback_url is not null) as with_wayback,
+               sum(m.local_captured_at is not null) as with_local
         from (select distinct source_id from citations where {scope}) cited
-        left join source_state st on st.source_id = cited.source_id
-        left join wayback_state ws on ws.source_id = cited.source_id
+        join source_status m on m.source_id = cited.source_id
         group by 1
     """
     counts = dict.fromkeys((*COUNTED, "unchecked", "sources", "with_wayback", "with_local"), 0)
