@@ -2,4 +2,5 @@
 
 from .cli import cli
 
-cli(prog_name="archiver")
+if __name__ == "__main__":  # not when a worker process imports it
+    cli(prog_name="archiver")

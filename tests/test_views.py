@@ -13,12 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import Result
 from conftest import write
 from markdown_it import MarkdownIt
 from sqlite_utils import Database
 
 from archiver.store import open_db
+from archiver.views import status
 from archiver.views.report import build_report, summary_counts
 from archiver.views.status import citation_rows
 from archiver.wayback.timestamps import iso_from_timestamp
@@ -263,3 +265,22 @@ def test_status_follows_every_write_of_every_stage(run_cli: Run, tmp_path: Path)
     # A re-import that moves footnote 2 to another URL shows the new source's status.
     _import(run_cli, tmp_path, [("a", 1, "https://a.kz/1", "x"), ("a", 2, "https://b.kz/2", "y")])
     assert [r["wayback_save"] for r in citation_rows(db, "a")] == ["saved", "none"]
+
+
+def test_status_of_every_report_read_by_worker_processes_keeps_order(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _import(
+        run_cli,
+        tmp_path,
+        [(f"r{r}", n, f"https://h{r}.kz/{n}", HOSTILE) for r in range(9, 0, -1) for n in (2, 1)],
+    )
+    db = open_db(tmp_path / "db" / "archive.sqlite")
+    serial = run_cli("status", "--format", "json").stdout
+    monkeypatch.setattr(status, "_BLOCK_CITATIONS", 3)  # 6 blocks over 2 processes
+    parallel = run_cli("status", "--format", "json").stdout
+    assert parallel == serial
+    assert [(r["report"], r["footnote"]) for r in json.loads(parallel)] == [
+        (f"r{r}", n) for r in range(1, 10) for n in (1, 2)
+    ]
+    assert json.loads(parallel) == list(citation_rows(db))
