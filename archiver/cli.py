@@ -367,9 +367,12 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
 def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_: bool) -> None:
     """Show what is stored for one source: REF is a URL, or a footnote number with --report.
 
-    --json prints an object with url, verdict, local ({path, sha256, captured_at, warc} or
-    null), every capture, `copies` (most useful first: live, wayback_nearest, wayback_newest,
-    local) and `best`; a footnote citing two URLs prints a list of two.
+    --json prints an object with url, verdict, local ({path, sha256, captured_at, warc, holds}
+    or null), every capture, `copies` (best first: live, wayback_nearest, wayback_newest,
+    local, each with `holds`: content, block_page, login_wall, not_found, error, truncated),
+    `best` (the kind of the best copy) and `best_copy` ({holds, kind, url or path,
+    captured_at, reason}): only ever a copy that holds the cited content, the one nearest the
+    citation date; null when none does. A footnote citing two URLs prints a list of two.
 
     Example: archiver get 14 --report odf-2018-kazakhstan-dck --open
     """
@@ -383,28 +386,43 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
         for source_id, item in zip(source_ids, found, strict=True):
             opened = open_best(context.db, source_id, item, context.settings.data_dir)
             click.echo(
-                f"Opened {opened}" if opened else f"{item['url']}: no copy to open", err=True
+                f"Opened {_cell(opened)}"
+                if opened
+                else f"{_cell(item['url'])}: {_no_content(item)}: nothing opened",
+                err=True,
             )
     if as_json:
         click.echo(json.dumps(found[0] if len(found) == 1 else found, ensure_ascii=False, indent=2))
         return
     for item in found:
         click.echo(
-            f"{item['url']}\n  verdict: {item['verdict']}"
-            + (f" ({item['reason']}, since {item['since']})" if item["reason"] else "")
+            f"{_cell(item['url'])}\n  verdict: {item['verdict']}"
+            + (f" ({_cell(item['reason'])}, since {item['since']})" if item["reason"] else "")
         )
+        best = item["best_copy"]
+        if best:
+            where = best.get("url") or best.get("path")
+            click.echo(f"  best copy: {best['kind']} {_cell(where)} ({_cell(best['reason'])})")
+        else:
+            click.echo(f"  best copy: none — {_no_content(item)}")
         local = item["local"]
         if local:
             click.echo(
-                f"  local copy: {local['path']} (captured {local['captured_at']}, "
-                f"sha256 {local['sha256']})"
+                f"  local copy: {_cell(local['path'])} (captured {local['captured_at']}, "
+                f"holds {local['holds']}, sha256 {local['sha256']})"
             )
         else:
             click.echo("  local copy: none yet (archiver capture)")
         for copy in item["copies"]:
             where = copy.get("url") or copy.get("path")
             when = copy.get("timestamp") or copy.get("captured_at") or ""
-            click.echo(f"  {copy['kind']}: {where} {when}".rstrip())
+            click.echo(f"  {copy['kind']}: {_cell(where)} {when} [{copy['holds']}]".rstrip())
+
+
+def _no_content(item: dict[str, Any]) -> str:
+    last = item["last_ok_at"]
+    seen = f"last seen with its content {last}" if last else "never seen with its content"
+    return f"no copy holds the cited content; {seen}"
 
 
 @cli.command()

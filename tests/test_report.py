@@ -93,7 +93,7 @@ def status_counts(run_cli: Built) -> dict[str, int]:
     counts["unchecked"] = sum(1 for row in sources if row["verdict"] == "unchecked")
     counts["sources"] = len(sources)
     counts["with_wayback"] = sum(1 for row in sources if row["wayback_url"])
-    counts["with_local"] = sum(1 for row in sources if row["local_captured_at"])
+    counts["with_local"] = sum(1 for row in sources if row["local_content_at"])
     return counts
 
 
@@ -118,10 +118,11 @@ def test_verdicts_and_counts_agree_with_status_in_every_format(
         "failing": 0,
         "dead": 1,
     }
-    assert (expected["with_wayback"], expected["with_local"]) == (
-        2,
-        6,
-    )  # soft 404s and errors are captured too
+    # Every source is captured, but only the ok, redirected and (first) drifted pages' copies
+    # hold the cited content: a soft 404, a login wall and a 410 are kept, never offered.
+    assert (expected["with_wayback"], expected["with_local"]) == (2, 3)
+    rows = json.loads(run_cli("status", "--format", "json").stdout)
+    assert sum(1 for row in rows if row["local_captured_at"]) == len(CITED)
 
     data = json.loads(run_cli("report", "--format", "json").output)
     assert data["summary"] == expected
@@ -185,21 +186,37 @@ def test_annotated_html_matches_every_footnote(
     assert f"5. {web.url('/status/410')} (archived 2018-03-20: {wayback.base}/web/" in text
 
 
-def test_get_orders_copies_and_opens_the_best(
+def test_get_names_only_a_copy_that_holds_the_cited_content(
     built: Built, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_cli = built
     opened: list[str] = []
     monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
     ok = json.loads(run_cli("get", "1", "--report", "odf", "--json", "--open").stdout)
-    assert [c["kind"] for c in ok["copies"]] == ["live", "local"] and ok["best"] == "live"
-    dead = json.loads(run_cli("get", "5", "--report", "odf", "--json").output)
-    assert dead["best"] == "wayback_nearest" and "url" in dead and "local" in dead
-    soft_404 = json.loads(run_cli("get", "3", "--report", "odf", "--json", "--open").stdout)
-    assert soft_404["best"] == "local"
-    assert opened[0] == ok["url"]
-    index = Path(opened[1].removeprefix("file://"))
+    # Our first capture is nearer the citation than today's live page.
+    assert [(c["kind"], c["holds"]) for c in ok["copies"]] == [
+        ("local", "content"),
+        ("live", "content"),
+    ]
+    assert ok["best"] == "local" and ok["best_copy"]["holds"] == "content"
+    assert ok["best_copy"]["reason"] == "the nearest copy after the citation date, 2018-04-03"
+    index = Path(opened[0].removeprefix("file://"))
     assert index.is_file() and (built.root / "data" / "exports") in index.parents
+
+    dead = json.loads(run_cli("get", "5", "--report", "odf", "--json").stdout)
+    assert dead["best"] == "wayback_nearest" and dead["best_copy"]["url"] == dead["wayback"]["url"]
+    assert dead["local"]["holds"] == "not_found"  # the 410 page is kept as evidence
+    login = json.loads(run_cli("get", "4", "--report", "odf", "--json").stdout)
+    assert login["local"]["holds"] == "login_wall" and login["best"] == "wayback_nearest"
+
+    # A soft 404 was captured, and is kept, but no copy holds what was cited.
+    soft_404 = run_cli("get", "3", "--report", "odf", "--json", "--open")
+    found = json.loads(soft_404.stdout)
+    assert found["best"] is None and found["best_copy"] is None
+    assert [(c["kind"], c["holds"]) for c in found["copies"]] == [("local", "not_found")]
+    assert len(opened) == 1 and "no copy holds the cited content" in soft_404.stderr
+    text = run_cli("get", "3", "--report", "odf").stdout
+    assert "best copy: none — no copy holds the cited content" in text
 
 
 class _LoggingHandler(http.server.SimpleHTTPRequestHandler):

@@ -85,7 +85,9 @@ def _hostile_db(run_cli: Run, tmp_path: Path) -> Path:
             {"source_id": b2, "state": "saved", "timestamp": "20240101120000", "attempts": 1},
         ]
     )
-    db["captures"].insert({"source_id": a2, "status": "captured", "captured_at": "2025-02-02"})
+    db["captures"].insert(
+        {"source_id": a2, "status": "captured", "captured_at": "2025-02-02", "holds": "content"}
+    )
     db.conn.close()
     return path
 

@@ -591,6 +591,23 @@ def test_no_free_sessions_and_refused_keys_leave_saves_queued(
     assert wayback.requests_of("save") == []
 
 
+def test_a_source_whose_recent_copies_are_block_pages_is_still_saved(
+    db: Database, wayback: WaybackStandin, clock: FakeClock
+) -> None:
+    blocked, kept = "https://example.org/blocked", "https://example.org/kept"
+    for status, page in ((403, blocked), (200, kept)):
+        wayback.add_snapshot(
+            page, stamp(NOW - timedelta(days=2)).replace("-", "")[:8] + "000000", status
+        )
+        wayback.job_outcome(page, pending_polls=0)
+    cite(db, [blocked, kept])
+
+    summary = lookup_and_save(db, options(wayback, keys=True), clock=clock)
+
+    assert summary.saved == 1
+    assert [r.form["url"] for r in wayback.requests_of("save")] == [[blocked]]
+
+
 def test_a_capture_late_in_the_cdx_index_is_not_saved_again(
     db: Database, wayback: WaybackStandin, clock: FakeClock
 ) -> None:

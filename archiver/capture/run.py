@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
+from ..check.verdicts import classify, copy_holds
 from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
 from ..net.fetch import Fetcher, FetchLimits, FetchResult
@@ -137,6 +138,8 @@ class CaptureRecord:
     content_hash: str | None = None
     bytes: int = 0
     truncated: bool = False
+    holds: str | None = None  # what the copy holds: check.verdicts.HOLDS
+    holds_reason: str | None = None
     ip: str | None = None
     tls_subject: str | None = None
     tls_issuer: str | None = None
@@ -328,6 +331,7 @@ def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayloa
         cert = result.tls_cert or {}
         record.tls_subject = _dn(cert.get("subject"))
         record.tls_issuer = _dn(cert.get("issuer"))
+    markup = page = None
     if result.ok and result.content_type in HTML_TYPES and result.body:
         markup = decode_body(result.body, result.headers.get("content-type"))
         page = Page(markup)
@@ -338,8 +342,12 @@ def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayloa
         record.published, record.canonical_url = meta["published"], meta["canonical_url"]
         record.author = meta["author"]
         record.text = page.main_text
-        return markup
-    return None
+    # The checker's rules on the captured bytes: check and capture never disagree about
+    # whether a copy holds the page or a block page, a login wall or a "not found".
+    outcome = classify(result, page)
+    record.holds = copy_holds(outcome, record.truncated or result.error_type is not None)
+    record.holds_reason = outcome.reason
+    return markup
 
 
 def _write_hop(warc: CaptureWarc, hop: dict[str, Any], warc_date: str) -> Resource:

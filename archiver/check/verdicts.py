@@ -94,6 +94,37 @@ def classify(result: FetchResult, page: Page | None) -> Outcome:
     return Outcome("ok", f"http_{status}")
 
 
+# What a copy (a local capture, a Wayback capture, the live page) holds: only ``content`` is
+# the page that was cited; the others are evidence of what a reader met instead.
+HOLDS = ("content", "block_page", "login_wall", "not_found", "error", "truncated")
+
+
+def copy_holds(outcome: Outcome, truncated: bool = False) -> str:
+    """What a copy holds, by the checker's own outcome for its bytes."""
+    if truncated:
+        return "truncated"
+    if outcome.verdict in ("ok", "redirected"):
+        return "content"
+    if outcome.reason == "login_wall":
+        return "login_wall"
+    if outcome.verdict == "blocked":
+        return "block_page"
+    if outcome.verdict == "soft_404" or outcome.reason in ("http_404", "http_410"):
+        return "not_found"
+    return "error"
+
+
+def status_holds(status: int | None) -> str:
+    """What a Wayback capture holds by its recorded HTTP status (none: a revisit of a 200)."""
+    if status is None or 200 <= status < 300:
+        return "content"
+    if status in BLOCKING_STATUS or status == 429:
+        return "block_page"
+    if status in (404, 410):
+        return "not_found"
+    return "error"
+
+
 def _is_home(url: str) -> bool:
     path = urlsplit(url).path
     return path in ("", "/") or path.lower() in ("/index.html", "/index.php", "/home")

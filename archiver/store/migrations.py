@@ -599,3 +599,50 @@ def m009_source_status(db: Database) -> None:
         for part in (_STATE_OF, _WAYBACK_OF, _SAVES_OF, _LOCAL_OF)
     )
     db.execute(f"update source_status set {every}")
+
+
+_LOCAL_COPIES_OF = """
+    (local_captured_at, local_content_at) = (
+        select max(captured_at), min(case when holds = 'content' then captured_at end)
+        from captures where source_id = {id} and status = 'captured')
+"""
+
+
+@migrations()
+def m010_what_copies_hold(db: Database) -> None:
+    """``captures.holds``: what each local copy holds (content, block_page, login_wall,
+    not_found, error, truncated), by the checker's rules; ``source_status.local_content_at``:
+    a source's earliest copy that holds its content, the one nearest the citation date.
+
+    Captures made before this migration are judged by their HTTP status alone (a 200 login
+    wall reads as content until the source is captured again)."""
+    holds = "('content', 'block_page', 'login_wall', 'not_found', 'error', 'truncated')"
+    db.execute(f"alter table captures add column holds text check (holds in {holds})")
+    db.execute("alter table captures add column holds_reason text")
+    db.execute(
+        """
+        update captures set holds = case
+            when truncated then 'truncated'
+            when status_code between 200 and 299 then 'content'
+            when status_code in (401, 403, 407, 429, 451) then 'block_page'
+            when status_code in (404, 410) then 'not_found'
+            else 'error' end,
+          holds_reason = 'http_' || status_code
+        where status != 'failed' and status_code is not null
+        """
+    )
+    db.execute("alter table source_status add column local_content_at text")
+    for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+        db.execute(f"drop trigger source_status_captures_{event}")
+        db.execute(
+            f"create trigger source_status_captures_{event} after {event} on captures begin "
+            f"update source_status set {_LOCAL_COPIES_OF.format(id=f'{row}.source_id')} "
+            f"where source_id = {row}.source_id; end"
+        )
+    db.execute("drop trigger source_status_captures_moved")
+    db.execute(
+        "create trigger source_status_captures_moved after update of source_id on captures "
+        f"begin update source_status set {_LOCAL_COPIES_OF.format(id='old.source_id')} "
+        "where source_id = old.source_id; end"
+    )
+    db.execute(f"update source_status set {_LOCAL_COPIES_OF.format(id='source_status.source_id')}")

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from ..store import require_report
 from .jsonstream import dumps, json_array, json_list, json_object_sql
-from .status import CITATION_COLUMNS, citation_query, stream_rows, stream_tuples
+from .status import citation_query, stream_rows, stream_tuples
 
 # The verdicts the summary counts, in the order people read them.
 COUNTED = ("ok", "redirected", "drifted", "soft_404", "blocked", "failing", "dead")
@@ -40,8 +40,8 @@ _SHOWN = (
 )
 _URGENCY = f"case {_SHOWN} " + " ".join(f"when '{v}' then {n}" for v, n in URGENCY.items())
 _URGENCY += " else 9 end"
-_COLUMNS = dict(CITATION_COLUMNS)
-_LOCAL = _COLUMNS["local_captured_at"]
+# The earliest local copy that holds the cited content (not a block page or a login wall).
+_LOCAL = "m.local_content_at"
 # Each column of a report row and the SQL that reads it.
 REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("report", "c.report_id"),
@@ -83,7 +83,7 @@ def summary_counts(db: Database, report_id: str | None = None) -> dict[str, int]
     sql = f"""
         select m.verdict, count(*) as n, sum(m.drifted != 0) as drifted,
                sum(m.wayback_url is not null) as with_wayback,
-               sum(m.local_captured_at is not null) as with_local
+               sum(m.local_content_at is not null) as with_local
         from (select distinct source_id from citations where {scope}) cited
         join source_status m on m.source_id = cited.source_id
         group by 1
@@ -217,6 +217,16 @@ def _copies_text(row: dict[str, Any]) -> str:
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|!"} | {"\n": " ", "\r": " "})
 
 
+NO_CONTENT = "no copy holds the cited content"
+
+
+def _use_instead(row: dict[str, Any]) -> str | None:
+    """What to open instead, or, for a footnote that needs one, that there is nothing."""
+    if row["use_instead"] is None and row["verdict"] in URGENCY:
+        return NO_CONTENT
+    return row["use_instead"]
+
+
 def _md_cell(text: Any) -> str:
     return str(text or "").translate(_MD_SPECIAL)
 
@@ -235,7 +245,7 @@ def _markdown(data: dict[str, Any]) -> Iterator[str]:
             row["verdict"],
             row["since"],
             _copies_text(row),
-            row["use_instead"],
+            _use_instead(row),
             row["context"],
         )
         yield "| " + " | ".join(_md_cell(c) for c in cells) + " |\n"
@@ -299,7 +309,7 @@ def _html(data: dict[str, Any]) -> Iterator[str]:
             f'<td class="url">{_link(row["url"])}</td><td>{html.escape(row["verdict"])}</td>'
             f"<td>{html.escape(row['since'] or '')}</td>"
             f'<td class="copies">{"<br>".join(copies) or "none"}</td>'
-            f'<td class="copies">{_link(row["use_instead"])}</td>'
+            f'<td class="copies">{_link(_use_instead(row))}</td>'
             f"<td>{html.escape(row['context'] or '')}</td></tr>\n"
         )
     yield "</table>\n" + _PAGE_END

@@ -16,6 +16,7 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 
 from ..capture.requisites import rewrite_css, rewrite_html
+from ..check.verdicts import status_holds
 from ..errors import ArchiverError, InvalidURL, StorageError
 from ..pagetext import decode_body
 from ..store import require_report
@@ -50,7 +51,8 @@ def resolve_ref(db: Database, ref: str, report_id: str | None) -> list[int]:
 
 
 def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any]:
-    """Everything stored about one source: verdict, citations, and its local copies."""
+    """Everything stored about one source: verdict, citations, its copies and what each holds,
+    and the best copy: the one holding the cited content nearest the citation date."""
     source = db.table("sources").get(source_id)
     state = next(db.table("source_state").rows_where("source_id = ?", [source_id]), None) or {}
     citations = [
@@ -74,25 +76,22 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
             "sha256": c["payload_sha256"],
             "truncated": bool(c["truncated"]),
             "error": c["error_type"],
+            "holds": c["holds"],
+            "holds_reason": c["holds_reason"],
+            "capture_id": c["id"],
         }
         for c in db.table("captures").rows_where("source_id = ?", [source_id], order_by="id desc")
     ]
-    full = next((c for c in captures if c["status"] == "captured"), None)
-    latest = next((c for c in captures if c["status"] != "failed"), None)
-    local = None
-    if full is not None and latest is not None:
-        local = {
-            "path": str((data_dir / full["warc"]).resolve()),
-            "sha256": full["sha256"],
-            # A later revisit confirmed the same content: that is when it was last seen so.
-            "captured_at": latest["captured_at"],
-            "warc": full["warc"],
-        }
+    local = _local_copy(captures, data_dir)
     verdict = state.get("verdict") or "unchecked"
     nearest = nearest_copy(db, source_id)
-    snapshots = copies(db, source_id)
-    ordered = _copies_in_order(
-        live=state.get("final_url") or source["url"] if verdict in ("ok", "redirected") else None,
+    snapshots = [{**s, "holds": status_holds(s["status"])} for s in copies(db, source_id)]
+    live = state.get("final_url") or source["url"] if verdict in ("ok", "redirected") else None
+    ordered, best = _copies_in_order(
+        cited_on=_cited_on(db, source_id),
+        live={"url": live, "at": state.get("checked_at"), "drifted": bool(state.get("drifted"))}
+        if live
+        else None,
         nearest=nearest,
         newest=next((s for s in reversed(snapshots) if s["status"] in (200, None)), None),
         local=local,
@@ -106,52 +105,158 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
         "checked_at": state.get("checked_at"),
         "final_url": state.get("final_url"),
         "drifted": bool(state.get("drifted")),
+        "last_ok_at": state.get("last_ok_at"),
         "citations": citations,
         "local": local,
         "captures": captures,
         "wayback": nearest,
         "wayback_copies": snapshots,
         "copies": ordered,
-        "best": ordered[0]["kind"] if ordered else None,
+        "best": best["kind"] if best else None,
+        "best_copy": best,
     }
 
 
+def _local_copy(captures: list[dict[str, Any]], data_dir: Path) -> dict[str, Any] | None:
+    """The local copy to give a reader: the earliest full capture that holds the content (the
+    nearest to the citation), else the newest full capture, whatever it holds."""
+    full = [c for c in captures if c["status"] == "captured"]  # newest first
+    content = [c for c in full if c["holds"] == "content"]
+    pick = content[-1] if content else (full[0] if full else None)
+    if pick is None:
+        return None
+    latest = next(c for c in captures if c["status"] != "failed")
+    return {
+        "path": str((data_dir / pick["warc"]).resolve()),
+        "sha256": pick["sha256"],
+        # The newest capture confirmed by later revisits: last seen so then.
+        "captured_at": latest["captured_at"] if pick is full[0] else pick["captured_at"],
+        "warc": pick["warc"],
+        "holds": pick["holds"],
+        "capture_id": pick["capture_id"],
+    }
+
+
+def _cited_on(db: Database, source_id: int) -> str | None:
+    """The date the source was first cited: the earliest access date, else report date."""
+    row = db.execute(
+        "select min(coalesce(c.accessed, r.date)) from citations c "
+        "join reports r on r.id = c.report_id where c.source_id = ? and c.removed_at is null",
+        [source_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _moment(timestamp: str | None) -> str:
+    """A Wayback timestamp or an ISO time, comparable as text (``YYYY-MM-DDTHH:MM:SS``)."""
+    if not timestamp:
+        return ""
+    if "-" in timestamp:
+        return timestamp[:19]
+    t = timestamp.ljust(14, "0")
+    return f"{t[:4]}-{t[4:6]}-{t[6:8]}T{t[8:10]}:{t[10:12]}:{t[12:14]}"
+
+
 def _copies_in_order(
-    live: str | None,
+    cited_on: str | None,
+    live: dict[str, Any] | None,
     nearest: dict[str, Any] | None,
     newest: dict[str, Any] | None,
     local: dict[str, Any] | None,
-) -> list[dict[str, Any]]:
-    """The copies a reader can open, most useful first: the page itself while it is fine, the
-    Archive's copy from when it was cited, its newest copy, then our own capture."""
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The copies a reader can open, best first, and the best copy (None when no copy holds
+    the cited content). A copy that holds the content comes before one that does not; among
+    them, one from before the citation date (the latest) before one from after (the
+    earliest); a page whose text drifted since it was cited only when nothing else is left."""
     found: list[dict[str, Any]] = []
     if live:
-        found.append({"kind": "live", "url": live})
+        holds = "content"
+        found.append({"kind": "live", "url": live["url"], "holds": holds, "at": live["at"]})
+        found[-1]["drifted"] = live["drifted"]
     if nearest:
         found.append(
-            {"kind": "wayback_nearest", "url": nearest["url"], "timestamp": nearest["timestamp"]}
+            {
+                "kind": "wayback_nearest",
+                "url": nearest["url"],
+                "timestamp": nearest["timestamp"],
+                "holds": status_holds(nearest["status"]),
+            }
         )
     if newest and (nearest is None or newest["url"] != nearest["url"]):
         found.append(
-            {"kind": "wayback_newest", "url": newest["url"], "timestamp": newest["timestamp"]}
+            {
+                "kind": "wayback_newest",
+                "url": newest["url"],
+                "timestamp": newest["timestamp"],
+                "holds": newest["holds"],
+            }
         )
     if local:
-        found.append({"kind": "local", "path": local["path"], "captured_at": local["captured_at"]})
-    return found
+        found.append(
+            {
+                "kind": "local",
+                "path": local["path"],
+                "captured_at": local["captured_at"],
+                "holds": local["holds"],
+            }
+        )
+    day = cited_on or ""
+
+    def rank(copy: dict[str, Any]) -> tuple[int, int]:
+        when = _moment(copy.get("timestamp") or copy.get("captured_at") or copy.get("at"))
+        moment = int("".join(ch for ch in when if ch.isdigit()) or 0)
+        if copy["holds"] != "content":
+            return (3, 0)
+        if copy.get("drifted"):
+            return (2, 0)
+        if day and when[:10] <= day:  # before the citation: the latest first
+            return (0, -moment)
+        return (1, moment)
+
+    found.sort(key=rank)
+    for copy in found:
+        copy.pop("at", None)
+    best = found[0] if found and found[0]["holds"] == "content" else None
+    return found, _best_copy(best, day) if best else None
+
+
+def _best_copy(copy: dict[str, Any], cited_on: str) -> dict[str, Any]:
+    when = copy.get("captured_at") or (
+        _moment(copy["timestamp"]) + "+00:00" if copy.get("timestamp") else None
+    )
+    if copy.get("drifted"):
+        reason = "the live page, though its text changed since it was cited: no other copy"
+    elif not cited_on:
+        reason = "no citation date is known"
+    elif when and when[:10] <= cited_on:
+        reason = f"the nearest copy from before the citation date, {cited_on}"
+    else:
+        reason = f"the nearest copy after the citation date, {cited_on}"
+    where = {"path": copy["path"]} if "path" in copy else {"url": copy["url"]}
+    return {
+        "holds": copy["holds"],
+        "kind": copy["kind"],
+        **where,
+        "captured_at": when,
+        "reason": reason,
+    }
 
 
 def open_best(db: Database, source_id: int, found: dict[str, Any], data_dir: Path) -> str | None:
-    """Open ``found["copies"][0]`` in a browser; a local capture is exported first, under
-    ``data_dir/exports``, so it opens offline. Returns what was opened, or None."""
-    if not found["copies"]:
+    """Open the best copy (one that holds the cited content) in a browser; a local capture is
+    exported first, under ``data_dir/exports``, so it opens offline. Returns what was opened,
+    or None when no copy holds the content."""
+    best = found["best_copy"]
+    if best is None:
         return None
-    best = found["copies"][0]
     target = best.get("url")
     if best["kind"] == "local":
-        out_dir = data_dir / "exports" / f"{source_id}-{(found['local']['sha256'] or '')[:12]}"
-        target = export_capture(db, source_id, data_dir, out_dir).resolve().as_uri()
+        local = found["local"]
+        out_dir = data_dir / "exports" / f"{source_id}-{(local['sha256'] or '')[:12]}"
+        export = export_capture(db, source_id, data_dir, out_dir, capture_id=local["capture_id"])
+        target = export.resolve().as_uri()
     webbrowser.open(target)
-    return target
+    return str(target)
 
 
 def search_text(
@@ -209,18 +314,29 @@ def _with_footnotes(
         cursor.close()
 
 
-def export_capture(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path:
-    """Write the newest full capture as ``index.html`` plus ``files/``, openable offline."""
+def export_capture(
+    db: Database, source_id: int, data_dir: Path, out_dir: Path, capture_id: int | None = None
+) -> Path:
+    """Write a full capture as ``index.html`` plus ``files/``, openable offline: by default the
+    earliest that holds the cited content (the nearest to the citation), else the newest."""
     try:
-        return _export(db, source_id, data_dir, out_dir)
+        return _export(db, source_id, data_dir, out_dir, capture_id)
     except OSError as exc:
         raise StorageError(exc.filename or out_dir, exc) from exc
 
 
-def _export(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path:
+def _export(
+    db: Database, source_id: int, data_dir: Path, out_dir: Path, capture_id: int | None
+) -> Path:
+    where, params = "source_id = ? and status = 'captured'", [source_id]
+    if capture_id is not None:
+        where, params = where + " and id = ?", [source_id, capture_id]
     capture = next(
         db.table("captures").rows_where(
-            "source_id = ? and status = 'captured'", [source_id], order_by="id desc", limit=1
+            where,
+            params,
+            order_by="holds = 'content' desc, case when holds = 'content' then id end, id desc",
+            limit=1,
         ),
         None,
     )

@@ -58,8 +58,11 @@ CITATION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("wayback_save", "m.wayback_save"),
     # When our latest successful save was captured.
     ("wayback_saved_at", _iso("m.saved_timestamp")),
-    # When the source was last captured in full: a local copy a reader can be given.
+    # When the source was last captured in full, whatever the copy holds.
     ("local_captured_at", "m.local_captured_at"),
+    # Its earliest local copy that holds the cited content (not a block page, a login wall,
+    # a "not found" or a truncated body): the one a reader can be given.
+    ("local_content_at", "m.local_content_at"),
 )
 CITATIONS_FROM = "from citations c join source_status m on m.source_id = c.source_id"
 

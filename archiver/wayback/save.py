@@ -144,7 +144,8 @@ class SaveLog:
         self._ids = json.dumps(source_ids)
 
     def queue_missing(self, options: WaybackOptions, now: datetime) -> None:
-        """Queue the sources with no capture, no open save and no failed save within the window."""
+        """Queue the sources with no capture holding content (a recent block page or "not
+        found" is no copy of the page), no open save and no failed save within the window."""
         since = now - timedelta(days=options.wayback_save_within)
         # Read in full before writing: a half-read query keeps an old snapshot open, and this
         # connection could then not begin its write once another one has committed.
@@ -158,7 +159,8 @@ class SaveLog:
                     or (w.state = 'saved' and w.timestamp >= :since_ts)
                     or (w.state = 'failed' and w.finished_at >= :since)))
               and not exists (select 1 from wayback_snapshots p
-                              where p.source_id = s.id and p.timestamp >= :since_ts)
+                              where p.source_id = s.id and p.timestamp >= :since_ts
+                                and (p.status is null or p.status between 200 and 299))
             order by s.id
             """,
                 {
