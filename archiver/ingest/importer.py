@@ -190,7 +190,8 @@ def import_report(
                 import_id,
             ],
         )
-        refresh_report_counts(conn, rid)
+        if result.added or result.updated or result.removed or result.restored:
+            refresh_report_counts(conn, rid)
     return result
 
 
