@@ -21,15 +21,24 @@ import ipaddress
 import itertools
 import queue
 import socket
+import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
 
 from ..errors import ArchiverError
+from . import dns
 
 # IPv6 prefixes that carry an IPv4 address a packet is delivered to, judged by that address.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits
@@ -103,6 +112,8 @@ class _RequestContext(threading.local):
         self.peer: str | None = None
         self.tls_cert: dict[str, Any] | None = None
         self.tls_cert_der: bytes | None = None
+        # The fetcher's deadline-bound lookup (host, port) -> addresses, shared with its guard.
+        self.addrinfo: Callable[[str, int], list[dns.AddrInfo]] | None = None
 
 
 context = _RequestContext()
@@ -193,7 +204,40 @@ def _on_socket(sock: socket.socket | None) -> None:
         context.watches.append(watchdog.watch(sock, context.deadline))
 
 
+def _new_conn(conn: HTTPConnection) -> socket.socket:
+    """urllib3's ``_new_conn``, but the lookup and every connect attempt keep to the request's
+    deadline (urllib3 would give each address the full connect timeout, and wait on DNS)."""
+    host = conn._dns_host.strip("[]")
+    deadline = context.deadline if context.deadline is not None else float("inf")
+    cap = conn.timeout if isinstance(conn.timeout, int | float) else 10.0
+    if deadline == float("inf"):
+        deadline = time.monotonic() + cap
+    options = conn.socket_options or []
+
+    def prepare(sock: socket.socket) -> None:
+        for option in options:
+            sock.setsockopt(*option)
+
+    try:
+        lookup = context.addrinfo
+        infos = lookup(host, conn.port) if lookup else dns.resolve(host, conn.port, deadline)
+        sock = dns.connect(infos, deadline, cap, f"{conn.host}:{conn.port}", prepare)
+    except socket.gaierror as exc:
+        raise NameResolutionError(conn.host, conn, exc) from exc
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
+    except TimeoutError as exc:
+        raise ConnectTimeoutError(conn, f"Connection to {conn.host} timed out ({exc})") from exc
+    except OSError as exc:
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {exc}") from exc
+    sys.audit("http.client.connect", conn, conn.host, conn.port)
+    return sock
+
+
 class _GuardedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _new_conn(self)
+
     def connect(self) -> None:
         super().connect()
         _on_socket(self.sock)
@@ -205,6 +249,9 @@ class _GuardedHTTPConnection(HTTPConnection):
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _new_conn(self)
+
     def connect(self) -> None:
         super().connect()
         _on_socket(self.sock)
