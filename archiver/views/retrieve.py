@@ -18,7 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 from ..capture.requisites import rewrite_css, rewrite_html
 from ..errors import ArchiverError, InvalidURL, StorageError
 from ..pagetext import decode_body
-from ..store import require_report
+from ..store import private, require_report
 from ..urls import canonical_url
 from .wayback import copies, nearest_copy
 
@@ -232,7 +232,7 @@ def _export(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path
         )
     )
     files = out_dir / "files"
-    files.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(files)  # an export is a capture too: its owner's alone
     # Names first, from the stored rows; then one body at a time, so a page with large
     # requisites is never held in memory whole.
     names = {
@@ -248,7 +248,7 @@ def _export(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path
         if content_type.split(";")[0].strip().lower() == "text/css":
             css = decode_body(body, content_type)
             body = rewrite_css(css, resource["url"], lambda u: names.get(u or "")).encode("utf-8")
-        (files / name).write_bytes(body)
+        private.write_bytes(files / name, body)
     page = next(r for r in resources if r["role"] == "page")
     body, content_type = _payload(db, data_dir, capture["warc_path"], page)
     markup = decode_body(body, content_type)
@@ -256,7 +256,7 @@ def _export(db: Database, source_id: int, data_dir: Path, out_dir: Path) -> Path
         markup, page["url"], lambda u: f"files/{names[u]}" if u in names else None
     )
     index = out_dir / "index.html"
-    index.write_text(_declare_utf8(rewritten), encoding="utf-8")
+    private.write_bytes(index, _declare_utf8(rewritten).encode("utf-8"))
     return index
 
 
