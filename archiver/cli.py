@@ -22,6 +22,7 @@ import click
 from sqlite_utils import Database
 
 from .config import Settings, load_settings
+from .csvsafe import safe_rows
 from .errors import ArchiverError
 from .ingest import FORMATS, iso_date, read_report
 from .ingest.csvfile import write_csv
@@ -582,7 +583,8 @@ def status(context: Context, report_id: str | None, output_format: str) -> None:
         columns = [name for name, _ in CITATION_COLUMNS]
         writer = csv.writer(out)
         writer.writerow(columns)
-        writer.writerows(citation_tuples(context.db, columns, report_id))
+        # Cited pages' text ends up in cells: no cell may start a spreadsheet formula.
+        writer.writerows(safe_rows(citation_tuples(context.db, columns, report_id)))
     else:
         _print_table(citation_tuples(context.db, STATUS_COLUMNS, report_id), STATUS_COLUMNS)
 

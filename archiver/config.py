@@ -191,9 +191,19 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = _coerce(key, value, getattr(defaults, key), f"--{key.replace('_', '-')}")
+    for key, value in values.items():
+        if Settings.is_secret(key) and isinstance(value, str):
+            # A key pasted with a stray space or newline is still the key; the whitespace
+            # would make the Authorization header invalid (and its error would echo it).
+            values[key] = value.strip()
     settings = dataclasses.replace(defaults, **values)
     _validate(settings)
     return settings
+
+
+def _sendable(value: str) -> bool:
+    """Can this go in an HTTP header as it is (printable Latin-1, no control characters)?"""
+    return all(" " <= ch <= "~" or "\xa0" <= ch <= "\xff" for ch in value)
 
 
 # Bounds that keep a setting meaningful: (key, lowest allowed, highest allowed).
@@ -220,6 +230,14 @@ _BOUNDS = (
 
 
 def _validate(settings: Settings) -> None:
+    for key in Settings.names():
+        value = getattr(settings, key)
+        if Settings.is_secret(key) and isinstance(value, str) and not _sendable(value):
+            # The value is not shown: it is a secret, even when mistyped.
+            raise ConfigError(
+                f"setting {key}: contains a control or non-Latin-1 character that cannot be "
+                "sent in an HTTP header; copy the key again"
+            )
     for key, low, high in _BOUNDS:
         value = getattr(settings, key)
         if value < low or (high is not None and value > high):

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
 
@@ -111,6 +111,7 @@ class _Trouble:
     delay: float = 0.0
     times: int = 1
     after: int = 0
+    echo: bool = False
 
 
 def urlkey(url: str) -> str:
@@ -251,6 +252,13 @@ class WaybackStandin:
         """
         with self._lock:
             self._trouble[kind].append(_Trouble(status=status, times=times, after=after))
+
+    def echo(self, kind: str, status: int = 500, times: int = 1, after: int = 0) -> None:
+        """Answer ``times`` calls of this kind with ``status`` and a page that repeats the
+        request's Authorization header raw, JSON-escaped, URL-encoded and as a Python repr
+        (as a careless proxy or debug page would), to show no form of the keys gets out."""
+        with self._lock:
+            self._trouble[kind].append(_Trouble(status=status, times=times, after=after, echo=True))
 
     def slow(self, kind: str, seconds: float, times: int = 1, after: int = 0) -> None:
         """Answer ``times`` calls of this kind (after ``after`` good ones) ``seconds`` late."""
@@ -528,6 +536,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         trouble = standin._trouble_for(kind) if kind in KINDS else None
         if trouble is not None and trouble.delay:
             time.sleep(trouble.delay)
+        if trouble is not None and trouble.echo:
+            auth = self.headers.get("Authorization", "")
+            forms = [auth, json.dumps(auth), quote(auth, safe=""), quote_plus(auth), repr(auth)]
+            page = f"<h1>{trouble.status}</h1><pre>{chr(10).join(forms)}</pre>".encode()
+            self.reply(trouble.status, "text/html", page)
+            return
         if trouble is not None and trouble.status:
             page = f"<html><body><h1>{trouble.status}</h1></body></html>".encode()
             self.reply(trouble.status, "text/html", page)

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from ..store import private
 from ..store.stamps import file_sha256
 from ..version import __version__
 
@@ -70,9 +71,9 @@ class CaptureWarc:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(path.parent)  # data_dir/YYYY/MM/DD, 0700 where archiver makes them
         self._partial = path.with_name(path.name + ".part")
-        self._file = self._partial.open("wb")
+        self._file = private.open_new(self._partial)  # 0600; the rename keeps the mode
         self._writer = WARCWriter(self._file, gzip=True)
         info = {
             "software": f"archiver/{__version__} (warcio)",

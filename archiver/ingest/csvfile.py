@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
+from ..csvsafe import restore, safe_row
 from ..errors import InputError
 from .model import CitedURL, ParsedReport, iso_date
 
@@ -76,6 +77,8 @@ def read_csv(path: Path) -> list[ParsedReport]:
             line = reader.line_num
             if not "".join(row).strip():
                 continue
+            # Undo the quote `convert` (csvsafe) put before cells a spreadsheet would run.
+            row = [restore(cell) if cell[:1] == "'" else cell for cell in row]
             if len(row) != width:
                 raise InputError(path, f"expected {width} fields, found {len(row)}", line)
             report_key = "" if report_at is None else row[report_at].strip()
@@ -182,14 +185,16 @@ def write_csv(reports: Iterable[ParsedReport], out: TextIO) -> int:
         entries += [(n, 0, "", None, None) for n in report.markers_without_urls]
         for footnote, _, url, context, accessed in sorted(entries, key=lambda e: e[:2]):
             writer.writerow(
-                (
-                    report.report_id or "",
-                    report.title or "",
-                    report.date or "",
-                    footnote,
-                    url,
-                    context or "",
-                    accessed or "",
+                safe_row(
+                    (
+                        report.report_id or "",
+                        report.title or "",
+                        report.date or "",
+                        footnote,
+                        url,
+                        context or "",
+                        accessed or "",
+                    )
                 )
             )
             rows += 1

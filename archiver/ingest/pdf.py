@@ -14,6 +14,7 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
 from ..errors import InputError
+from . import limits
 from .model import ParsedReport, iso_date
 from .text import parse_text
 
@@ -27,9 +28,25 @@ _BROKEN_PDF = (PyPdfError, ValueError, KeyError, TypeError, IndexError, Attribut
 
 def read_pdf(path: Path) -> ParsedReport:
     """Read a PDF report's citations, title and date, so reports can be imported as published."""
+    limits.check_size(path, limits.MAX_PDF_BYTES, "PDF")  # pypdf reads the file whole
     reader = _open(path)
+    pages: list[str] = []
+    chars = 0
     try:
-        pages = [page.extract_text() or "" for page in reader.pages]
+        count = len(reader.pages)
+        if count > limits.MAX_PDF_PAGES:
+            raise InputError(
+                path, f"PDF has {count:,} pages, over the limit of {limits.MAX_PDF_PAGES:,}"
+            )
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            chars += len(pages[-1])
+            if chars > limits.MAX_PDF_TEXT_CHARS:
+                raise InputError(
+                    path,
+                    f"PDF text is longer than the limit of {limits.MAX_PDF_TEXT_CHARS:,} "
+                    f"characters (at page {len(pages):,})",
+                )
     except _BROKEN_PDF as exc:
         raise InputError(path, f"cannot read PDF text: {_one_line(exc)}") from None
     text = "\n".join(pages)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from . import limits
 from .csvfile import decode_utf8
 from .model import CitedURL, ParsedReport, Skipped
 from .sentences import URL_PATTERN, sentence_around, trim_url
@@ -83,10 +84,7 @@ class _Marker:
 
 def read_text(path: Path) -> ParsedReport:
     """Read a text file extracted from a PDF, so reports already converted can be imported."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    data = limits.read_capped(path, limits.MAX_TEXT_BYTES, "text")
     return parse_text(decode_utf8(path, data), str(path))
 
 

@@ -34,7 +34,7 @@ import urllib3.exceptions
 
 from ..config import DEFAULTS, Settings
 from ..store.stamps import utc_now
-from . import guard
+from . import dns, guard
 
 MAX_REDIRECTS = 10
 CHUNK = 64 * 1024
@@ -162,13 +162,25 @@ class _Decoder:
 class PreResolving:
     """The first half of the address guard, shared by both transports: before any connection
     to a host is made, resolve it (answers cached a minute) and refuse non-public addresses.
-    The second half checks the address each socket really connected to (guard.py)."""
+    The second half checks the address each socket really connected to (guard.py).
+
+    Lookups keep to the running fetch's deadline (:mod:`archiver.net.dns`), and the transports
+    connect to the addresses resolved here, so a host is looked up once per fetch at most.
+    """
 
     limits: FetchLimits
 
     def __init__(self, limits: FetchLimits) -> None:
         self.limits = limits
-        self._dns: dict[str, tuple[float, list[str]]] = {}
+        self._dns: dict[tuple[str, int], tuple[float, list[dns.AddrInfo]]] = {}
+        self._fetch = threading.local()  # the deadline of the fetch running in this thread
+
+    def _begin(self, deadline: float) -> None:
+        self._fetch.deadline = deadline
+
+    def _deadline(self) -> float:
+        deadline: float | None = getattr(self._fetch, "deadline", None)
+        return deadline if deadline is not None else time.monotonic() + self.limits.timeout
 
     def _refuse_address(self, url: str) -> tuple[str, str] | None:
         """Resolve the host and refuse non-public addresses before any connection is made."""
@@ -185,13 +197,17 @@ class PreResolving:
         return None
 
     def _resolve(self, host: str, port: int) -> list[str]:
-        cached = self._dns.get(host)
+        return sorted({str(info[4][0]) for info in self.addrinfo(host, port)})
+
+    def addrinfo(self, host: str, port: int) -> list[dns.AddrInfo]:
+        """The host's addresses to connect to, looked up within the fetch's deadline."""
+        key = (host, port)
+        cached = self._dns.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = sorted({str(info[4][0]) for info in infos})
-        self._dns[host] = (time.monotonic() + 60.0, addresses)
-        return addresses
+        infos = dns.resolve(host, port, self._deadline())
+        self._dns[key] = (time.monotonic() + 60.0, infos)
+        return infos
 
 
 class Fetcher(PreResolving):
@@ -256,6 +272,8 @@ class Fetcher(PreResolving):
         started = time.monotonic()
         guard.context.allow_private = limits.allow_private_networks
         guard.context.deadline = started + limits.timeout
+        guard.context.addrinfo = self.addrinfo  # connections use (and wait for) our lookups
+        self._begin(guard.context.deadline)
         guard.context.watches = []
         guard.context.peer = None
         guard.context.tls_cert = guard.context.tls_cert_der = None
@@ -319,6 +337,7 @@ class Fetcher(PreResolving):
         finally:
             for watch in guard.context.watches:
                 watch.done = True
+            guard.context.addrinfo = None
             result.ip = guard.context.peer
             result.tls_cert = guard.context.tls_cert
             result.tls_cert_der = guard.context.tls_cert_der

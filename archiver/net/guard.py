@@ -21,26 +21,76 @@ import ipaddress
 import itertools
 import queue
 import socket
+import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
 
 from ..errors import ArchiverError
+from . import dns
+
+# IPv6 prefixes that carry an IPv4 address a packet is delivered to, judged by that address.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits
+# RFC 8215 local-use NAT64: where the IPv4 sits depends on the operator's prefix length, and
+# IANA lists it as not globally reachable, so nothing inside it is public.
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated IPv4-compatible ::a.b.c.d
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT IPv4-translated ::ffff:0:a.b.c.d
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 addresses an IPv6 address leads to (mapped, compatible, NAT64, 6to4, Teredo),
+    or None when it embeds none. A NAT64 gateway or a 6to4/Teredo relay would deliver to them,
+    so a private one inside must be refused like the bare address.
+
+    >>> embedded_ipv4(ipaddress.IPv6Address("2002:a00:1::"))
+    [IPv4Address('10.0.0.1')]
+    """
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:  # 2002::/16: the IPv4 is bits 16-48
+        return [ip.sixtofour]
+    if ip.teredo is not None:  # 2001::/32: the server, and the client (XOR 0xffffffff)
+        return list(ip.teredo)
+    last32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64 or ip in _TRANSLATED:
+        return [last32]
+    if ip in _COMPATIBLE and int(ip) > 1:  # not :: (unspecified) nor ::1 (loopback)
+        return [last32]
+    return None
 
 
 def is_public_address(address: str) -> bool:
-    """True for globally routable unicast addresses, judging IPv4-mapped IPv6 by its IPv4.
+    """True for globally routable unicast addresses; an IPv6 address that embeds IPv4
+    (mapped, compatible, NAT64, 6to4, Teredo) is judged by the IPv4 it leads to.
 
     >>> [is_public_address(a) for a in ("8.8.8.8", "127.0.0.1", "::ffff:10.0.0.1", "169.254.1.1")]
     [True, False, False, False]
+    >>> [is_public_address(a) for a in ("64:ff9b::a00:1", "64:ff9b::808:808", "2002:7f00:1::")]
+    [False, True, False]
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            return all(_is_public(v4) for v4 in inner)
+    return _is_public(ip)
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
@@ -62,6 +112,8 @@ class _RequestContext(threading.local):
         self.peer: str | None = None
         self.tls_cert: dict[str, Any] | None = None
         self.tls_cert_der: bytes | None = None
+        # The fetcher's deadline-bound lookup (host, port) -> addresses, shared with its guard.
+        self.addrinfo: Callable[[str, int], list[dns.AddrInfo]] | None = None
 
 
 context = _RequestContext()
@@ -152,7 +204,40 @@ def _on_socket(sock: socket.socket | None) -> None:
         context.watches.append(watchdog.watch(sock, context.deadline))
 
 
+def _new_conn(conn: HTTPConnection) -> socket.socket:
+    """urllib3's ``_new_conn``, but the lookup and every connect attempt keep to the request's
+    deadline (urllib3 would give each address the full connect timeout, and wait on DNS)."""
+    host = conn._dns_host.strip("[]")
+    deadline = context.deadline if context.deadline is not None else float("inf")
+    cap = conn.timeout if isinstance(conn.timeout, int | float) else 10.0
+    if deadline == float("inf"):
+        deadline = time.monotonic() + cap
+    options = conn.socket_options or []
+
+    def prepare(sock: socket.socket) -> None:
+        for option in options:
+            sock.setsockopt(*option)
+
+    try:
+        lookup = context.addrinfo
+        infos = lookup(host, conn.port) if lookup else dns.resolve(host, conn.port, deadline)
+        sock = dns.connect(infos, deadline, cap, f"{conn.host}:{conn.port}", prepare)
+    except socket.gaierror as exc:
+        raise NameResolutionError(conn.host, conn, exc) from exc
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
+    except TimeoutError as exc:
+        raise ConnectTimeoutError(conn, f"Connection to {conn.host} timed out ({exc})") from exc
+    except OSError as exc:
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {exc}") from exc
+    sys.audit("http.client.connect", conn, conn.host, conn.port)
+    return sock
+
+
 class _GuardedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _new_conn(self)
+
     def connect(self) -> None:
         super().connect()
         _on_socket(self.sock)
@@ -164,6 +249,9 @@ class _GuardedHTTPConnection(HTTPConnection):
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _new_conn(self)
+
     def connect(self) -> None:
         super().connect()
         _on_socket(self.sock)

@@ -47,7 +47,7 @@ import requests.auth
 import requests.utils
 
 from ..store.stamps import utc_now
-from . import guard
+from . import dns, guard
 from .fetch import CHUNK, FetchLimits, FetchResult, PreResolving, read_body
 
 CONNECT_TIMEOUT = 10.0
@@ -79,8 +79,8 @@ class Disconnected(ConnectionError):
     """The server closed the connection without an answer (``connection_reset``)."""
 
 
-class ConnectTimeout(TimeoutError):
-    """No connection within the connect timeout (``connect_timeout``)."""
+# No connection within the connect timeout (``connect_timeout``).
+ConnectTimeout = dns.ConnectTimeout
 
 
 class _Conn:
@@ -283,6 +283,7 @@ class LeanFetcher(PreResolving):
         result = FetchResult(url=url, method=method, started_at=utc_now())
         started = time.monotonic()
         deadline = started + limits.timeout
+        self._begin(deadline)
         seen = {url}
         current = url
         cookies: _Cookies | None = None
@@ -464,37 +465,24 @@ class LeanFetcher(PreResolving):
 
     def _connect(self, origin: tuple[str, str, int], deadline: float) -> _Conn:
         scheme, host, port = origin
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        error: OSError | None = None
-        for family, kind, proto, _, address in infos:
-            sock = socket.socket(family, kind, proto)
+        infos = self.addrinfo(host, port)  # cached by PreResolving, within the deadline
+        sock = dns.connect(
+            infos,
+            deadline,
+            min(CONNECT_TIMEOUT, self.limits.timeout),
+            f"{host}:{port}",
+            lambda s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
+        )
+        peer = guard.check_peer(sock, self.limits.allow_private_networks)
+        conn = _Conn(sock, origin, peer)
+        if scheme == "https":
+            secure = self._handshake(sock, host, deadline)
+            conn.sock = secure
             try:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("wall-clock deadline passed")
-                sock.settimeout(min(CONNECT_TIMEOUT, self.limits.timeout, left))
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.connect(address)
-            except TimeoutError as exc:
-                sock.close()
-                error = ConnectTimeout(f"no connection to {host}:{port} within the timeout")
-                error.__cause__ = exc
-                continue
-            except OSError as exc:
-                sock.close()
-                error = exc
-                continue
-            peer = guard.check_peer(sock, self.limits.allow_private_networks)
-            conn = _Conn(sock, origin, peer)
-            if scheme == "https":
-                secure = self._handshake(sock, host, deadline)
-                conn.sock = secure
-                try:
-                    conn.tls = (secure.getpeercert(), secure.getpeercert(binary_form=True))
-                except (ValueError, OSError):
-                    conn.tls = (None, None)
-            return conn
-        raise error or OSError(errno.EHOSTUNREACH, f"no address for {host}")
+                conn.tls = (secure.getpeercert(), secure.getpeercert(binary_form=True))
+            except (ValueError, OSError):
+                conn.tls = (None, None)
+        return conn
 
     def _handshake(self, sock: socket.socket, host: str, deadline: float) -> ssl.SSLSocket:
         try:

@@ -21,6 +21,7 @@ because each job selects what is still due.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -40,7 +41,7 @@ from ..cadence import Cadence, parse_cadence, parse_duration
 from ..config import Settings
 from ..errors import ArchiverError, Interrupted
 from ..pipeline import RunSummary, run_main_job
-from ..store import open_db, utc_now
+from ..store import open_db, private, utc_now
 from ..store.runs import close_interrupted_runs
 
 MISFIRE_GRACE = 30 * 86400  # seconds: an overdue job still runs (once) after a month asleep
@@ -179,7 +180,8 @@ def build_scheduler(settings: Settings, run_now: set[str] | None = None) -> Bloc
     run_now: jobs to run at once, as those whose last run was cut short.
     """
     path = store_path(settings.db)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(path.parent)
+    private.create_file(path)  # 0600 before SQLAlchemy's SQLite opens it
     previous = {job.id: job for job in stored_jobs(settings)}
     scheduler = BlockingScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{path}")},
@@ -226,8 +228,20 @@ def stored_jobs(settings: Settings) -> list[Job]:
 def acquire_lock(db_path: Path) -> IO[str]:
     """Hold the database's scheduler lock, or say which process holds it."""
     path = lock_path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+", encoding="utf-8")
+    private.make_dirs(path.parent)
+    # Never through a symlink: one planted at the lock path would have us truncate and write
+    # whatever it points to.
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, private.FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ArchiverError(
+                f"{path}: the scheduler lock file is a symlink; remove it (archiver will not "
+                "write through it) and start again"
+            ) from None
+        raise ArchiverError(f"{path}: cannot open the scheduler lock: {exc.strerror}") from None
+    handle = os.fdopen(fd, "r+", encoding="utf-8")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from ..errors import ArchiverError
+from . import private
 from .migrations import migrations
 
 BUSY_TIMEOUT_MS = 30_000
@@ -52,7 +53,8 @@ def open_db(path: Path | str) -> Database:
     if path.is_dir():
         raise ArchiverError(f"{path}: is a folder, not a database file")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private.make_dirs(path.parent)
+        private.create_file(path)  # 0600 before SQLite opens it; -wal and -shm take its mode
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = _Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from sqlite_utils import Database
 
+from ..csvsafe import safe_dict
 from ..store import require_report
 from .jsonstream import dumps, json_array, json_list, json_object_sql
 from .status import citation_query, stream_rows, stream_tuples
@@ -172,7 +173,7 @@ def _csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     writer.writeheader()
     yield line.take()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(safe_dict(row))  # no cell may start a spreadsheet formula
         yield line.take()
 
 

@@ -19,7 +19,7 @@ from ..capture.requisites import rewrite_css, rewrite_html
 from ..check.verdicts import status_holds
 from ..errors import ArchiverError, InvalidURL, StorageError
 from ..pagetext import decode_body
-from ..store import require_report
+from ..store import private, require_report
 from ..urls import canonical_url
 from .wayback import copies, nearest_copy
 
@@ -348,7 +348,7 @@ def _export(
         )
     )
     files = out_dir / "files"
-    files.mkdir(parents=True, exist_ok=True)
+    private.make_dirs(files)  # an export is a capture too: its owner's alone
     # Names first, from the stored rows; then one body at a time, so a page with large
     # requisites is never held in memory whole.
     names = {
@@ -364,7 +364,7 @@ def _export(
         if content_type.split(";")[0].strip().lower() == "text/css":
             css = decode_body(body, content_type)
             body = rewrite_css(css, resource["url"], lambda u: names.get(u or "")).encode("utf-8")
-        (files / name).write_bytes(body)
+        private.write_bytes(files / name, body)
     page = next(r for r in resources if r["role"] == "page")
     body, content_type = _payload(db, data_dir, capture["warc_path"], page)
     markup = decode_body(body, content_type)
@@ -372,7 +372,7 @@ def _export(
         markup, page["url"], lambda u: f"files/{names[u]}" if u in names else None
     )
     index = out_dir / "index.html"
-    index.write_text(_declare_utf8(rewritten), encoding="utf-8")
+    private.write_bytes(index, _declare_utf8(rewritten).encode("utf-8"))
     return index
 
 

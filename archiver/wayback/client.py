@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import quote, quote_plus
 
 import requests
 from sqlite_utils import Database
@@ -94,6 +96,30 @@ class Reply:
             raise CallFailed("bad_response", f"not JSON: {self.text[:200]!r}") from None
 
 
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+
+
+def secret_forms(*secrets: str) -> list[str]:
+    """Every way a secret may be written out: as is, escaped by repr or JSON, URL-encoded
+    (either case of hex), as bytes' repr; longest first, so no form is left half-masked.
+
+    >>> secret_forms("a b/")
+    ['a%20b%2F', 'a%20b%2f', 'a%20b/', 'a+b%2F', 'a+b%2f', 'a b/']
+    """
+    forms: set[str] = set()
+    for secret in filter(None, secrets):
+        quoted = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+        forms |= quoted | {_PERCENT.sub(lambda m: m.group().lower(), q) for q in quoted}
+        forms |= {
+            secret,
+            repr(secret)[1:-1],
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+            repr(secret.encode("utf-8"))[2:-1],
+        }
+    return sorted(forms, key=lambda form: (-len(form), form))
+
+
 class ArchiveClient:
     """Every call to the Archive: rate-limited, paused after 429s, keys only where needed."""
 
@@ -108,7 +134,7 @@ class ArchiveClient:
         self._session = requests.Session()
         self._session.trust_env = False  # no proxy or netrc from the environment
         self._session.headers["User-Agent"] = options.user_agent
-        self._secrets = [s for s in (options.wayback_access_key, options.wayback_secret_key) if s]
+        self._secrets = secret_forms(options.wayback_access_key, options.wayback_secret_key)
 
     def __enter__(self) -> ArchiveClient:
         return self
@@ -137,6 +163,7 @@ class ArchiveClient:
             if self.options.has_keys:
                 key = f"{self.options.wayback_access_key}:{self.options.wayback_secret_key}"
                 headers["Authorization"] = f"LOW {key}"
+        failure: CallFailed | None = None
         try:
             response = self._session.request(
                 method,
@@ -148,11 +175,16 @@ class ArchiveClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            # "from None": the chained exception would carry the request, Authorization and all.
-            raise self._failure(exc) from None
+            failure = self._failure(exc)
+        if failure is not None:
+            # Raised outside the except block, so that neither __cause__ nor __context__
+            # carries the original exception and its request, Authorization and all.
+            raise failure
         if response.status_code == 429:
             raise Paused(kind, self.pause(kind, f"HTTP 429 from {response.url.split('?')[0]}"))
-        return Reply(response.status_code, response.text)
+        # An error page may repeat what it was sent (a proxy's, a debug page): scrubbed here,
+        # before any message, row or log line is made from it.
+        return Reply(response.status_code, self.scrub(response.text))
 
     def paused_until(self, kind: Kind) -> datetime | None:
         row = next(self._db.table("wayback_pauses").rows_where("kind = ?", [kind]), None)
@@ -185,9 +217,10 @@ class ArchiveClient:
         return until
 
     def scrub(self, text: str) -> str:
-        """The text with the account keys masked, before it is stored or shown anywhere."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
+        """The text with every form of the account keys masked, before it is stored or shown."""
+        for form in self._secrets:
+            if form in text:
+                text = text.replace(form, "***")
         return text
 
     def _failure(self, exc: requests.RequestException) -> CallFailed:
