@@ -385,7 +385,13 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
     ]
     if open_:
         for source_id, item in zip(source_ids, found, strict=True):
-            opened = open_best(context.db, source_id, item, context.settings.data_dir)
+            opened = open_best(
+                context.db,
+                source_id,
+                item,
+                context.settings.data_dir,
+                max_bytes=context.settings.max_capture_bytes,
+            )
             click.echo(
                 f"Opened {_cell(opened)}"
                 if opened
@@ -434,15 +440,27 @@ def _no_content(item: dict[str, Any]) -> str:
 def export(context: Context, ref: str, directory: Path, report_id: str | None) -> None:
     """Write a captured page and its requisites as files a browser opens offline.
 
+    The copy is inert: no script, frame or refresh of the page runs, nothing is fetched from
+    the network (a Content Security Policy forbids it too), links to the live web are marked,
+    and a banner says where and when it was captured, with its SHA-256.
+
     Example: archiver export https://rus.azattyq.org/a/29115065.html ./fn14
     """
-    from .views.retrieve import export_capture, resolve_ref
+    from .views.retrieve import export_copy, resolve_ref
 
     source_ids = resolve_ref(context.db, ref, report_id)
     for n, source_id in enumerate(source_ids):
         target = directory if len(source_ids) == 1 else directory / str(n + 1)
-        index = export_capture(context.db, source_id, context.settings.data_dir, target)
-        click.echo(f"Wrote {index}")
+        exported = export_copy(
+            context.db,
+            source_id,
+            context.settings.data_dir,
+            target,
+            max_bytes=context.settings.max_capture_bytes,
+        )
+        click.echo(f"Wrote {exported.index}")
+        for note in exported.incomplete:
+            click.echo(f"  incomplete: {note}")
 
 
 @cli.command()

@@ -20,6 +20,13 @@ Routes (HTML is ``text/html; charset=utf-8`` unless noted; ``<x>`` is a path par
 - ``/cp1251``, ``/koi8r``, ``/utf8-bom``: Russian text, charset only inside the document.
 - ``/with-assets`` with ``/assets/{style.css,bg.png,logo.png,app.js,poster.png}``.
 - ``/big/<n>`` exactly n bytes; ``/pdf`` a one-page PDF.
+- ``/hostile?tracker=<base>`` a page full of beacons aimed at ``<base>`` (a :class:`Tracker`):
+  scripts, handlers, frames, refreshes, prefetches, pings, remote images and CSS, next to
+  legitimate local requisites (``/assets/style.css``, ``/assets/logo.png``).
+
+:class:`Tracker` is a second kind of server: it counts every connection and request of any
+method (a preconnect, a CONNECT through it as a proxy, a POSTed beacon), for tests that must
+show that nothing is requested at all.
 
 Use ``TestWeb`` directly or through the ``web``, ``web2`` and ``tls_web`` fixtures::
 
@@ -56,6 +63,7 @@ from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from cryptography import x509
@@ -398,6 +406,88 @@ _WITH_ASSETS_MEDIA = (
 )
 
 
+HOSTILE_TITLE = "Hostile page"
+# What the page's scripts set the title to: seeing it means a script ran.
+SCRIPT_RAN = "SCRIPT RAN"
+
+
+def hostile_css(tracker: str) -> str:
+    """A stylesheet of the hostile page (captured with it) that asks ``tracker`` for more
+    stylesheets, a font and pictures, beside a legitimate picture of the site."""
+    t = tracker.rstrip("/")
+    return (
+        f"@import url({t}/t/css-file-import);\n@import '{t}/t/css-file-import-string' screen;\n"
+        "main, body { border-top: 4px solid rgb(0, 128, 0); }\n"
+        f".hero {{ background-image: url('/assets/bg.png'), url({t}/t/css-file-background); }}\n"
+        f"@font-face {{ font-family: Tracked; src: url({t}/t/css-file-font); }}\n"
+        f".masthead {{ cursor: url({t}/t/css-file-cursor), auto; }}\n"
+        f".escaped {{ list-style-image: \\75 rl({t}/t/css-file-escaped); }}\n"
+    )
+
+
+def hostile_html(site: str, tracker: str) -> str:
+    """A page that tries every way we know to phone home to ``tracker`` when opened, beside
+    requisites of ``site`` that an offline copy should still display. Each beacon asks for its
+    own path under ``/t/`` so a leak names its vector."""
+    t = html.escape(tracker.rstrip("/"), quote=True)
+    ws = html.escape("ws://" + tracker.split("://", 1)[-1].rstrip("/"), quote=True)
+    js = (
+        f"document.title = '{SCRIPT_RAN}'; console.log('{SCRIPT_RAN}');"
+        f"fetch('{t}/t/fetch'); navigator.sendBeacon('{t}/t/beacon', 'who');"
+        f"new Image().src = '{t}/t/new-image';"
+        f"var x = new XMLHttpRequest(); x.open('GET', '{t}/t/xhr'); x.send();"
+        f"try {{ new WebSocket('{ws}/t/websocket'); }} catch (e) {{}}"
+    )
+    head = (
+        f'<meta charset="utf-8"><meta http-equiv="refresh" content="0; url={t}/t/refresh">'
+        f'<base href="{t}/t/base/">'
+        f'<link rel="stylesheet" href="{site}/assets/style.css">'
+        f'<link rel="stylesheet" href="{site}/hostile.css?tracker={t}">'
+        f'<link rel="prefetch" href="{t}/t/prefetch"><link rel="preconnect" href="{t}">'
+        f'<link rel="dns-prefetch" href="{t}"><link rel="preload" as="image" href="{t}/t/preload">'
+        f'<link rel="icon" href="{t}/t/icon"><link rel="stylesheet" href="{t}/t/stylesheet">'
+        f"<style>@import url({t}/t/import.css); @import '{t}/t/import-string.css';"
+        f".hero {{ background: url({t}/t/css-background); }}"
+        f"@font-face {{ font-family: Beacon; src: url('{t}/t/font') format('woff'); }}"
+        f".beacon-font {{ font-family: Beacon; }}"
+        f".escaped {{ background: \\75 rl({t}/t/css-escaped); }}</style>"
+        f'<script src="{t}/t/external.js"></script><script>{js}</script>'
+    )
+    body = (
+        f'<h2 class="masthead">{HOSTILE_TITLE}</h2>'
+        f'<p class="hero beacon-font escaped">This page wants to know who reads it.</p>'
+        f'<img id="logo" src="{site}/assets/logo.png" alt="logo" width="40" height="40">'
+        f'<img src="{t}/t/img" alt="tracking pixel">'
+        f'<img src="relative-to-base.png" alt="resolved against base">'
+        f'<img id="srcset" src="{site}/assets/logo.png" srcset="{t}/t/srcset 2x" alt="srcset">'
+        f'<picture><source srcset="{t}/t/picture"><img src="{t}/t/picture-img" alt=""></picture>'
+        f'<video poster="{t}/t/poster" src="{t}/t/video"></video><audio src="{t}/t/audio"></audio>'
+        f'<iframe src="{t}/t/iframe"></iframe>'
+        f'<iframe srcdoc="&lt;img src=&quot;{t}/t/srcdoc&quot;&gt;"></iframe>'
+        f'<object data="{t}/t/object"></object><embed src="{t}/t/embed">'
+        f'<form action="{t}/t/form" method="post"><input name="q" autofocus '
+        f"onfocus=\"fetch('{t}/t/onfocus')\"><button>Send</button></form>"
+        f'<p><a id="ping" href="{t}/t/ping-target" ping="{t}/t/ping">a link with a ping</a></p>'
+        f'<p><a id="jslink" href="javascript:fetch(\'{t}/t/javascript-link\');'
+        f"document.title='{SCRIPT_RAN}'\">a javascript: link</a></p>"
+        f'<p><a id="entity" href="jav&#x61;script&#x3a;fetch(\'{t}/t/entity-link\')">entity</a></p>'
+        f'<p><a id="live" href="{site}/article/budget-vote">a link to the live site</a></p>'
+        f'<svg width="20" height="20" onload="fetch(\'{t}/t/svg-onload\')">'
+        f'<image href="{t}/t/svg-image" width="10" height="10"/>'
+        f'<a xlink:href="javascript:fetch(\'{t}/t/svg-link\')"><text y="15">svg</text></a></svg>'
+        f"<div style=\"background-image: url('{t}/t/inline-style')\">styled inline</div>"
+        f'<table background="{t}/t/table-background"><tr><td>cell</td></tr></table>'
+        f'<img src="nowhere" onerror="fetch(\'{t}/t/onerror\')" alt="">'
+        f'<noscript><img src="{t}/t/noscript" alt=""></noscript>'
+        f'<input type="image" src="{t}/t/input-image" alt="">'
+        f"<details open ontoggle=\"fetch('{t}/t/ontoggle')\"><summary>more</summary></details>"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head>{head}<title>{HOSTILE_TITLE}</title></head>'
+        f"<body onload=\"fetch('{t}/t/body-onload')\">{body}</body></html>\n"
+    )
+
+
 # --- server ----------------------------------------------------------------------------------
 
 
@@ -602,6 +692,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 article_html("with-assets", _WITH_ASSETS_HEAD, _WITH_ASSETS_MEDIA)
             ),
             "/pdf": lambda: _Response(200, _pdf(), {"Content-Type": "application/pdf"}),
+            "/hostile": lambda: _html(hostile_html(web.base, self._query("tracker"))),
+            "/hostile.css": lambda: _Response(
+                200,
+                hostile_css(self._query("tracker")).encode("utf-8"),
+                {"Content-Type": "text/css; charset=utf-8"},
+            ),
         }
         if path in fixed:
             return fixed[path]()
@@ -623,6 +719,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if web.catch_all_soft404:
             return _html(_catch_all_html())
         return _html(_status_html(404), 404)
+
+    def _query(self, name: str) -> str:
+        """One query parameter of this request ("" when absent)."""
+        values = parse_qs(urlsplit(self.path).query).get(name)
+        return values[0] if values else ""
 
     def _article(self, slug: str) -> _Response:
         body = article_html(slug).encode("utf-8")
@@ -922,6 +1023,90 @@ class TestWeb:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+
+
+class Tracker:
+    """A loopback server that counts everything sent its way: every TCP connection (a
+    preconnect opens one and sends nothing) and every request line, of any method, answered
+    404 (or 403 to a proxy CONNECT) and closed. Used as a browser's proxy, it also sees what
+    the browser would have asked of any other host."""
+
+    __test__ = False
+
+    def __init__(self, host: str = "127.0.0.2") -> None:
+        if not host.startswith("127."):
+            raise ValueError(f"Tracker listens on loopback only, not {host!r}")
+        self.host = host
+        self.base = ""
+        self._lock = threading.Lock()
+        self._connections = 0
+        self._lines: list[str] = []
+        self._server: socketserver.ThreadingTCPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Tracker:
+        tracker = self
+
+        class Count(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                tracker._note_connection()
+                self.request.settimeout(2.0)
+                with contextlib.suppress(OSError):
+                    head = self.request.recv(65536)
+                    if not head:
+                        return
+                    line = head.split(b"\r\n", 1)[0].decode("latin-1")
+                    tracker._note_line(line)
+                    status = "403 Forbidden" if line.startswith("CONNECT ") else "404 Not Found"
+                    self.request.sendall(
+                        f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n"
+                        "Connection: close\r\n\r\n".encode("ascii")
+                    )
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server((self.host, 0), Count)
+        self.base = f"http://{self.host}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Tracker:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        with self._lock:
+            return self._connections
+
+    @property
+    def request_lines(self) -> list[str]:
+        """The first line of every request so far ("GET /t/img HTTP/1.1"), oldest first."""
+        with self._lock:
+            return list(self._lines)
+
+    def _note_connection(self) -> None:
+        with self._lock:
+            self._connections += 1
+
+    def _note_line(self, line: str) -> None:
+        with self._lock:
+            self._lines.append(line)
 
 
 def write_self_signed_cert(directory: Path) -> tuple[Path, Path]:

@@ -1,17 +1,16 @@
 """Page requisites: what a page needs to display offline, found in its HTML and stylesheets.
 
 Used twice: when capturing (which URLs to fetch along with the page) and when exporting (which
-references to point at the local files instead).
+references to point at the local files instead; see archiver/views/inert.py for the page).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
-from lxml import html as lxml_html
-
+from .. import css as css_scan
+from ..css import browser_url_text, harmless_as_is
 from ..pagetext import heavy_parse, parse_html
 
 # (xpath, attribute) pairs naming one requisite each; srcset lists several.
@@ -25,14 +24,18 @@ _SINGLE = (
     ("//link[@href][contains(concat(' ', normalize-space(@rel), ' '), ' icon ')]", "href"),
 )
 _SRCSET = "//img[@srcset]|//source[@srcset]"
-CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)|@import\s+(['"])([^'"]+)\3""", re.I)
 
 
-def _usable(base: str, ref: str) -> str | None:
-    ref = ref.strip()
-    if not ref or ref.startswith(("data:", "javascript:", "#", "about:", "blob:")):
+def requisite_url(base: str, ref: str) -> str | None:
+    """The http(s) URL a reference written on a page at ``base`` names, or None (a fragment,
+    ``data:``, ``javascript:`` and the like fetch nothing from the web)."""
+    ref = browser_url_text(ref)
+    if not ref or ref.startswith("#"):
         return None
-    url = urljoin(base, ref)
+    try:
+        url = urljoin(base, ref)
+    except ValueError:  # an invalid IPv6 literal, say
+        return None
     return url if urlsplit(url).scheme in ("http", "https") else None
 
 
@@ -51,62 +54,70 @@ def _requisites_in(markup: str, page_url: str) -> list[str]:
         for element in tree.xpath(xpath):
             found.append(str(element.get(attribute)))
     for element in tree.xpath(_SRCSET):
-        found.extend(part.strip().split(" ")[0] for part in str(element.get("srcset")).split(","))
+        found.extend(url for url, _ in srcset_candidates(str(element.get("srcset"))))
     for style in tree.xpath("//style/text()|//@style"):
         found.extend(ref for ref in css_references(str(style)))
-    urls = (_usable(base, ref) for ref in found)
+    urls = (requisite_url(base, ref) for ref in found)
     return list(dict.fromkeys(url for url in urls if url))
+
+
+_SPACES = " \t\n\r\f"
+
+
+def srcset_candidates(srcset: str) -> list[tuple[str, str]]:
+    """A srcset's (URL, descriptors) pairs, split as browsers split them: on commas after a
+    URL and between descriptors, so a ``data:`` URL keeps its commas. One pass, no pattern."""
+    found: list[tuple[str, str]] = []
+    i, n = 0, len(srcset)
+    while i < n:
+        while i < n and (srcset[i] in _SPACES or srcset[i] == ","):
+            i += 1
+        start = i
+        while i < n and srcset[i] not in _SPACES:
+            i += 1
+        url, descriptors = srcset[start:i], ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            start, depth = i, 0
+            while i < n and (srcset[i] != "," or depth):
+                if srcset[i] == "(":
+                    depth += 1
+                elif srcset[i] == ")" and depth:
+                    depth -= 1
+                i += 1
+            descriptors = srcset[start:i].strip()
+            i += 1
+        if url:
+            found.append((url, descriptors))
+    return found
 
 
 def css_references(css: str) -> list[str]:
-    """The url(...) and @import references of a stylesheet, as written."""
-    return [m.group(2) or m.group(4) for m in CSS_URL.finditer(css)]
+    """The url(), @import and image-set() references of a stylesheet, as a browser reads
+    them (escapes decoded)."""
+    return css_scan.references(css)
 
 
 def css_requisites(css: str, css_url: str) -> list[str]:
-    urls = (_usable(css_url, ref) for ref in css_references(css))
+    urls = (requisite_url(css_url, ref) for ref in css_references(css))
     return list(dict.fromkeys(url for url in urls if url))
 
 
-def rewrite_html(markup: str, page_url: str, local: Callable[[str], str | None]) -> str:
-    """Point requisite references at local files (``local`` maps a URL to a relative path)."""
-    tree = lxml_html.fromstring(markup)
-    base = page_url
-    for element in tree.xpath("//base"):
-        base = urljoin(page_url, element.get("href") or "")
-        element.drop_tree()
-
-    def swap(ref: str) -> str:
-        url = _usable(base, ref)
-        path = local(url) if url else None
-        return path or ref
-
-    for xpath, attribute in _SINGLE:
-        for element in tree.xpath(xpath):
-            element.set(attribute, swap(str(element.get(attribute))))
-    for element in tree.xpath(_SRCSET):
-        parts = []
-        for part in str(element.get("srcset")).split(","):
-            bits = part.strip().split(" ", 1)
-            parts.append(" ".join([swap(bits[0]), *bits[1:]]))
-        element.set("srcset", ", ".join(parts))
-    for element in tree.xpath("//style"):
-        element.text = rewrite_css(element.text or "", base, local)
-    for element in tree.xpath("//*[@style]"):
-        element.set("style", rewrite_css(str(element.get("style")), base, local))
-    # Links to other pages stay absolute, so they lead to the live web, not to a broken file.
-    for element in tree.xpath("//a[@href]"):
-        element.set("href", urljoin(base, str(element.get("href"))))
-    return str(lxml_html.tostring(tree, encoding="unicode", doctype="<!DOCTYPE html>"))
-
-
 def rewrite_css(css: str, css_url: str, local: Callable[[str], str | None]) -> str:
-    def swap(match: re.Match[str]) -> str:
-        ref = match.group(2) or match.group(4)
-        url = _usable(css_url, ref)
-        path = local(url) if url else None
-        if path is None:
-            return match.group(0)
-        return f'url("{path}")' if match.group(2) else f'@import "{path}"'
+    """A stylesheet for an offline copy: references to captured files point at them (``local``
+    maps a URL to a relative path); any other reference to the web is neutralised, an
+    @import of it dropped, so the stylesheet never fetches anything from the network."""
+    written: set[str] = set()
 
-    return CSS_URL.sub(swap, css)
+    def replace(ref: str) -> str | None:
+        if harmless_as_is(ref):
+            return ref
+        url = requisite_url(css_url, ref)
+        path = local(url) if url else None
+        if path is not None:
+            written.add(path)
+        return path
+
+    rewritten, _ = css_scan.rewrite(css, replace, lambda u: u in written or harmless_as_is(u))
+    return rewritten

@@ -159,6 +159,33 @@ class _Decoder:
         return bytes(out)
 
 
+def decode_stored(
+    read: Callable[[int], bytes], content_encoding: str, limit: int, sink: Callable[[bytes], None]
+) -> bool:
+    """Decode a body stored as it was sent (gzip, deflate or plain) into ``sink``, at most
+    ``limit`` bytes of it, as a fetch reads at most ``max_bytes``: a gzip bomb in a WARC costs
+    ``limit``, not gigabytes. True when the body decodes to more than ``limit`` bytes.
+
+    Raises zlib.error when the stored body is not what its Content-Encoding says.
+    """
+    decoder = _Decoder(content_encoding)
+    written = 0
+    while True:
+        chunk = read(CHUNK)
+        # One byte more than the limit tells a body that is cut from one that fits exactly.
+        piece = decoder.decode(chunk, limit + 1 - written)
+        while piece:
+            sink(piece[: limit - written])
+            written += len(piece)
+            if written > limit:
+                return True
+            if not decoder._pending:  # all of this chunk decoded: read the next one
+                break
+            piece = decoder.decode(b"", limit + 1 - written)
+        if not chunk:
+            return False
+
+
 class PreResolving:
     """The first half of the address guard, shared by both transports: before any connection
     to a host is made, resolve it (answers cached a minute) and refuse non-public addresses.

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import mimetypes
-import re
 import sqlite3
 import webbrowser
-from collections.abc import Iterator
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from lxml import html as lxml_html
 from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 
-from ..capture.requisites import rewrite_css, rewrite_html
+from ..capture.requisites import rewrite_css
 from ..check.verdicts import status_holds
+from ..config import DEFAULTS
 from ..errors import ArchiverError, InvalidURL, StorageError
+from ..net.fetch import decode_stored
 from ..pagetext import decode_body
 from ..store import private, require_report
 from ..urls import canonical_url
+from .inert import Provenance, make_inert, make_svg_inert
 from .wayback import copies, nearest_copy
 
 
@@ -242,10 +245,17 @@ def _best_copy(copy: dict[str, Any], cited_on: str) -> dict[str, Any]:
     }
 
 
-def open_best(db: Database, source_id: int, found: dict[str, Any], data_dir: Path) -> str | None:
+def open_best(
+    db: Database,
+    source_id: int,
+    found: dict[str, Any],
+    data_dir: Path,
+    *,
+    max_bytes: int = DEFAULTS.max_capture_bytes,
+) -> str | None:
     """Open the best copy (one that holds the cited content) in a browser; a local capture is
-    exported first, under ``data_dir/exports``, so it opens offline. Returns what was opened,
-    or None when no copy holds the content."""
+    exported first, under ``data_dir/exports``, as ``archiver export`` writes it (inert,
+    offline). Returns what was opened, or None when no copy holds the content."""
     best = found["best_copy"]
     if best is None:
         return None
@@ -253,8 +263,10 @@ def open_best(db: Database, source_id: int, found: dict[str, Any], data_dir: Pat
     if best["kind"] == "local":
         local = found["local"]
         out_dir = data_dir / "exports" / f"{source_id}-{(local['sha256'] or '')[:12]}"
-        export = export_capture(db, source_id, data_dir, out_dir, capture_id=local["capture_id"])
-        target = export.resolve().as_uri()
+        index = export_capture(
+            db, source_id, data_dir, out_dir, capture_id=local["capture_id"], max_bytes=max_bytes
+        )
+        target = index.resolve().as_uri()
     webbrowser.open(target)
     return str(target)
 
@@ -314,20 +326,63 @@ def _with_footnotes(
         cursor.close()
 
 
+@dataclass(frozen=True)
+class Export:
+    """An exported copy: its page, and what a reader must be told about it."""
+
+    index: Path
+    incomplete: list[str]  # sentences: what is cut short in this copy, and why
+    removed: Counter[str]  # what was taken out of the page to make it inert (see inert.py)
+
+
 def export_capture(
-    db: Database, source_id: int, data_dir: Path, out_dir: Path, capture_id: int | None = None
+    db: Database,
+    source_id: int,
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    capture_id: int | None = None,
+    max_bytes: int = DEFAULTS.max_capture_bytes,
 ) -> Path:
-    """Write a full capture as ``index.html`` plus ``files/``, openable offline: by default the
-    earliest that holds the cited content (the nearest to the citation), else the newest."""
+    """Write a full capture as an inert ``index.html`` plus ``files/``, openable offline;
+    returns the page's path (see :func:`export_copy`)."""
+    return export_copy(
+        db, source_id, data_dir, out_dir, capture_id=capture_id, max_bytes=max_bytes
+    ).index
+
+
+def export_copy(
+    db: Database,
+    source_id: int,
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    capture_id: int | None = None,
+    max_bytes: int = DEFAULTS.max_capture_bytes,
+) -> Export:
+    """Write a full capture (``capture_id``; by default the earliest that holds the cited
+    content, the nearest to the citation, else the newest) as ``index.html`` plus
+    ``files/``: made inert (nothing runs,
+    nothing is fetched: archiver/views/inert.py), with a banner saying what it is.
+
+    Stored bodies are decoded at most ``max_bytes`` at a time (the most a capture stores of
+    one body), and the requisites together at most ``max_bytes`` more: a compressed body that
+    inflates without end costs that, not the disk.
+    """
     try:
-        return _export(db, source_id, data_dir, out_dir, capture_id)
+        return _export(db, source_id, data_dir, out_dir, capture_id, max_bytes)
     except OSError as exc:
         raise StorageError(exc.filename or out_dir, exc) from exc
 
 
 def _export(
-    db: Database, source_id: int, data_dir: Path, out_dir: Path, capture_id: int | None
-) -> Path:
+    db: Database,
+    source_id: int,
+    data_dir: Path,
+    out_dir: Path,
+    capture_id: int | None,
+    max_bytes: int,
+) -> Export:
     where, params = "source_id = ? and status = 'captured'", [source_id]
     if capture_id is not None:
         where, params = where + " and id = ?", [source_id, capture_id]
@@ -350,36 +405,122 @@ def _export(
     files = out_dir / "files"
     private.make_dirs(files)  # an export is a capture too: its owner's alone
     # Names first, from the stored rows; then one body at a time, so a page with large
-    # requisites is never held in memory whole.
+    # requisites is never held in memory whole. Scripts and pages are not exported: nothing
+    # in the copy may run, and nothing refers to them any more.
     names = {
-        r["url"]: _file_name(r["url"], r["content_type"] or "", r["payload_sha256"])
+        r["url"]: name
         for r in resources
         if r["role"] == "requisite" and (r["status_code"] or 0) < 400
+        if (name := _file_name(r["url"], r["content_type"] or "", r["payload_sha256"]))
     }
+    incomplete: list[str] = []
+    budget = max_bytes
     for resource in resources:
         name = names.get(resource["url"])
         if resource["role"] != "requisite" or name is None:
             continue
-        body, content_type = _payload(db, data_dir, capture["warc_path"], resource)
-        if content_type.split(";")[0].strip().lower() == "text/css":
-            css = decode_body(body, content_type)
-            body = rewrite_css(css, resource["url"], lambda u: names.get(u or "")).encode("utf-8")
-        private.write_bytes(files / name, body)
+        if budget <= 0:
+            incomplete.append(
+                f"{resource['url']} was not exported: the requisites' budget "
+                f"({max_bytes} bytes decoded) was spent"
+            )
+            del names[resource["url"]]
+            continue
+        budget -= _export_requisite(
+            db,
+            data_dir,
+            capture["warc_path"],
+            resource,
+            files / name,
+            names,
+            budget,
+            incomplete,
+        )
     page = next(r for r in resources if r["role"] == "page")
-    body, content_type = _payload(db, data_dir, capture["warc_path"], page)
-    markup = decode_body(body, content_type)
-    rewritten = rewrite_html(
-        markup, page["url"], lambda u: f"files/{names[u]}" if u in names else None
+    body, content_type, cut = _payload(db, data_dir, capture["warc_path"], page, max_bytes)
+    notes = []
+    if capture["truncated"]:
+        notes.append(
+            f"the capture stored only the first {capture['bytes']} bytes of the page as sent"
+        )
+    if cut:
+        notes.append(f"the page decodes to more than {max_bytes} bytes; only those are shown")
+    incomplete[:0] = [f"{page['url']}: {note}" for note in notes]
+    provenance = Provenance(
+        url=capture["url"],
+        captured_at=capture["captured_at"],
+        final_url=capture["final_url"],
+        payload_sha256=capture["payload_sha256"],
+        warc=capture["warc_path"],
+        truncated="; ".join(notes) + "." if notes else None,
+    )
+    inert = make_inert(
+        decode_body(body, content_type),
+        page["url"],
+        lambda u: f"files/{names[u]}" if u in names else None,
+        provenance,
     )
     index = out_dir / "index.html"
-    private.write_bytes(index, _declare_utf8(rewritten).encode("utf-8"))
-    return index
+    private.write_bytes(index, inert.markup.encode("utf-8"))
+    return Export(index, incomplete, inert.removed)
+
+
+def _export_requisite(
+    db: Database,
+    data_dir: Path,
+    warc_path: str,
+    resource: dict[str, Any],
+    target: Path,
+    names: dict[str, str],
+    limit: int,
+    incomplete: list[str],
+) -> int:
+    """Write one requisite's body to ``target`` and return how many bytes it took. A
+    stylesheet is rewritten to refer to the exported files only, an SVG image made inert
+    (it runs scripts when opened by itself); others are copied as they decode."""
+    kind = _EXPORTED_TYPES.get(_media_type(resource["content_type"] or ""))
+    if kind in (".css", ".svg"):
+        body, content_type, cut = _payload(db, data_dir, warc_path, resource, limit)
+        if kind == ".css":
+            css = rewrite_css(decode_body(body, content_type), resource["url"], names.get)
+            data: bytes | None = css.encode("utf-8")
+        else:
+            data = make_svg_inert(body, resource["url"], names.get)
+        if data is None:
+            incomplete.append(f"{resource['url']} was not exported: it is not a readable SVG")
+            del names[resource["url"]]
+            return len(body)
+        private.write_bytes(target, data)
+    else:
+        with private.open_new(target) as out:
+            cut = _stream_payload(db, data_dir, warc_path, resource, limit, out.write)
+    if cut:
+        incomplete.append(f"{resource['url']} was cut at {limit} bytes (decoded)")
+    return target.stat().st_size
 
 
 def _payload(
-    db: Database, data_dir: Path, warc_path: str, resource: dict[str, Any]
-) -> tuple[bytes, str]:
-    """A resource's body, decoded from its content encoding, read from its WARC record."""
+    db: Database, data_dir: Path, warc_path: str, resource: dict[str, Any], limit: int
+) -> tuple[bytes, str, bool]:
+    """A resource's body decoded from its content encoding, at most ``limit`` bytes of it; its
+    Content-Type; and whether it was cut."""
+    body = bytearray()
+    content_type: list[str] = []
+    cut = _stream_payload(db, data_dir, warc_path, resource, limit, body.extend, content_type)
+    return bytes(body), (content_type or [resource["content_type"] or ""])[0], cut
+
+
+def _stream_payload(
+    db: Database,
+    data_dir: Path,
+    warc_path: str,
+    resource: dict[str, Any],
+    limit: int,
+    sink: Callable[[bytes], Any],
+    content_type: list[str] | None = None,
+) -> bool:
+    """Decode a resource's body from its WARC record into ``sink``, at most ``limit`` bytes;
+    True when there was more (or the rest would not decode)."""
     offset, path = resource["record_offset"], warc_path
     if resource["revisit_of"] is not None:
         # The body is in the capture that first stored this payload.
@@ -393,32 +534,70 @@ def _payload(
             None,
         )
         if original is None:
-            return b"", resource["content_type"] or ""
+            return False
         offset, path = original["record_offset"], original["warc_path"]
     with (data_dir / path).open("rb") as f:
         f.seek(offset)
         record = next(iter(ArchiveIterator(f)))
-        content_type = record.http_headers.get_header("Content-Type") or ""
-        return record.content_stream().read(), content_type
+        if content_type is not None:
+            content_type.append(record.http_headers.get_header("Content-Type") or "")
+        encoding = record.http_headers.get_header("Content-Encoding") or ""
+        try:
+            return decode_stored(record.raw_stream.read, encoding, limit, sink)
+        except zlib.error:
+            return True
 
 
-def _file_name(url: str, content_type: str, sha256: str | None) -> str:
-    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
-    if not re.fullmatch(r"\.[a-z0-9]{1,5}", suffix):
-        suffix = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
+# What an exported requisite may be, by media type, and the name its file ends with: types a
+# page displays. Scripts, HTML and anything else are not exported.
+_EXPORTED_TYPES = {
+    "text/css": ".css",
+    "image/png": ".png",
+    "image/apng": ".png",
+    "image/jpeg": ".jpg",
+    "image/pjpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "image/avif": ".avif",
+    "image/bmp": ".bmp",
+    "image/x-icon": ".ico",
+    "image/vnd.microsoft.icon": ".ico",
+    "image/svg+xml": ".svg",
+    "font/woff2": ".woff2",
+    "font/woff": ".woff",
+    "font/ttf": ".ttf",
+    "font/otf": ".otf",
+    "application/font-woff": ".woff",
+    "application/font-woff2": ".woff2",
+    "application/x-font-woff": ".woff",
+    "application/x-font-ttf": ".ttf",
+    "application/vnd.ms-fontobject": ".eot",
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "video/ogg": ".ogv",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
+    "audio/wav": ".wav",
+    "audio/webm": ".weba",
+}
+# Servers often send pictures and fonts as "application/octet-stream": then the URL's own
+# ending tells what the file is, if it is one of these.
+_UNTYPED = ("", "application/octet-stream", "binary/octet-stream", "application/unknown")
+_SUFFIXES = frozenset(set(_EXPORTED_TYPES.values()) - {".css", ".svg"} | {".jpeg"})
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+def _file_name(url: str, content_type: str, sha256: str | None) -> str | None:
+    """The exported file's name: its payload hash and an ending browsers open it by, or None
+    when it is not something a page displays."""
+    media_type = _media_type(content_type)
+    suffix = _EXPORTED_TYPES.get(media_type)
+    if suffix is None and media_type in _UNTYPED:
+        from_url = PurePosixPath(urlsplit(url).path).suffix.lower()
+        suffix = from_url if from_url in _SUFFIXES else None
+    if suffix is None:
+        return None
     return f"{(sha256 or 'unknown')[:16]}{suffix}"
-
-
-def _declare_utf8(markup: str) -> str:
-    """The export is written as UTF-8: say so, replacing the page's own charset declaration."""
-    tree = lxml_html.fromstring(markup)
-    for meta in tree.xpath(
-        "//meta[@charset]|//meta[translate(@http-equiv,'CONTENT-YP','content-yp')='content-type']"
-    ):
-        meta.drop_tree()
-    head = tree.find("head")
-    if head is None:
-        head = lxml_html.Element("head")
-        tree.insert(0, head)
-    head.insert(0, lxml_html.Element("meta", charset="utf-8"))
-    return str(lxml_html.tostring(tree, encoding="unicode", doctype="<!DOCTYPE html>"))
