@@ -107,3 +107,39 @@ def test_not_utf8_names_encoding_and_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not UTF-8") as caught:
         read_markdown(path)
     assert caught.value.line == 2
+
+
+def test_code_spans_comments_and_headings_read_as_commonmark_has_them(tmp_path: Path) -> None:
+    """The edges of the linear token reader: each case was read the same way by the old
+    backtracking patterns."""
+    text = """\
+# Title with closing hashes ##
+
+``a`https://in-code.example.org/`` and ```https://unclosed.example.org/ run on to
+`one``https://also-code.example.org/``two` ends; <!-- https://hidden.example.org/ --> hides.
+A note[^1] then <!-- never closed https://after-open-comment.example.org/
+
+[^1]: https://note.example.org/
+"""
+    report = read_markdown(write(tmp_path, text))
+    assert report.title == "Title with closing hashes"
+    # "```" has no closing run of three, so it gives up one backtick and closes at the next
+    # "``": the URL after it is code, the one after that closing run is text.
+    assert [c.url for c in report.citations] == [
+        "https://note.example.org/",
+        "https://also-code.example.org/",
+        "https://after-open-comment.example.org/",
+    ]
+
+
+def test_images_and_note_labels_stop_where_the_next_one_opens(tmp_path: Path) -> None:
+    """A note label holds no "[" and an image no "![", as in CommonMark; an image source with
+    parentheses is still one image, never a link."""
+    text = """\
+See ![chart](https://img.example.org/a_(b).png) and ![x ![y](https://img.example.org/y) here.
+A label [^a[^2] with a[^2] later.
+
+[^2]: https://two.example.org/
+"""
+    report = read_markdown(write(tmp_path, text))
+    assert [(c.footnote, c.url) for c in report.citations] == [(2, "https://two.example.org/")]

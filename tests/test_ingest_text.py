@@ -263,3 +263,19 @@ def test_bad_encoding_names_the_encoding_and_line(tmp_path: Path) -> None:
         read_text(path)
     assert caught.value.line == 2
     assert "utf-8" in str(caught.value)
+
+
+def test_urls_wrapped_over_several_lines_are_joined_in_order() -> None:
+    """Tails are collected and joined once per URL; a whole URL on the next line is a URL of
+    its own, not one more tail."""
+    text = (
+        "A claim.1 Another.2 A third.3\n\n"
+        "1 https://example.org/a\n/b/c\n_d\n"
+        "2 https://example.org/e\nhttps://example.org/f?g=\n"
+        "3 https://example.org/h\n"
+    )
+    assert mapping(parse_text(text, "t")) == {
+        1: ["https://example.org/a/b/c_d"],
+        2: ["https://example.org/e"],
+        3: ["https://example.org/f?g=", "https://example.org/h"],
+    }

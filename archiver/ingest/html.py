@@ -96,10 +96,11 @@ def _read_footnotes(soup: BeautifulSoup, base: str, report: ParsedReport) -> boo
     sentences = _Sentences(markers, hide=True)
     used: set[int] = set()
     ordered = sorted(notes.values(), key=_document_order(soup))
+    positions: dict[int, dict[int, int]] = {}
     for sequence, content in enumerate(ordered, start=1):
         anchors = references.get(id(content), [])
         label = anchors[0].get_text().strip(" []()\u00a0") if anchors else ""
-        number = _free_number(label, _list_position(content) or sequence, used)
+        number = _free_number(label, _list_position(content, positions) or sequence, used)
         context = sentences.around(_marker(anchors[0])) if anchors else None
         urls = _note_urls(content, base)
         if not urls:
@@ -143,14 +144,34 @@ class _Sentences:
         self.marks = marks  # id() of the marked elements
         self.hide = hide  # leave the marked elements' own text out (footnote numbers)
         self.texts: dict[int, tuple[str, dict[int, int]]] = {}
+        self.blocks: dict[int, Tag | None] = {}  # id(element) → its block, itself included
 
     def around(self, tag: Tag) -> str | None:
-        block = tag.find_parent(list(_BLOCKS)) or tag
+        block = self._block_of(tag.parent) or tag
         if id(block) not in self.texts:
             self.texts[id(block)] = _block_text(block, self.marks, self.hide)
         text, offsets = self.texts[id(block)]
         offset = offsets.get(id(tag))  # None inside text nobody reads, such as <noscript>
         return None if offset is None else sentence_around(text, offset)
+
+    def _block_of(self, element: Tag | None) -> Tag | None:
+        """The nearest block element at or above ``element`` (``tag.find_parent(_BLOCKS)`` of
+        its child), remembered for every element passed: links deep in one block would
+        otherwise each climb the same ancestors (quadratic in the nesting depth)."""
+        passed: list[int] = []
+        found: Tag | None = None
+        while element is not None and element.name != "[document]":
+            if id(element) in self.blocks:
+                found = self.blocks[id(element)]
+                break
+            passed.append(id(element))
+            if element.name in _BLOCKS:
+                found = element
+                break
+            element = element.parent
+        for key in passed:
+            self.blocks[key] = found
+        return found
 
 
 def _block_text(block: Tag, marks: set[int], hide: bool) -> tuple[str, dict[int, int]]:
@@ -159,32 +180,34 @@ def _block_text(block: Tag, marks: set[int], hide: bool) -> tuple[str, dict[int,
     parts: list[str] = []
     offsets: dict[int, int] = {}
     length = 0
-
-    def walk(node: Tag) -> None:
-        nonlocal length
-        for child in node.children:
-            if isinstance(child, Tag):
-                if id(child) in marks:
-                    offsets[id(child)] = length
-                    if hide:
-                        continue
-                if child.name in _SKIP:
+    # Depth first with a stack of child iterators, not recursion: a deeply nested page
+    # (thousands of unclosed <span>) raised RecursionError.
+    stack = [iter(block.children)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+        elif isinstance(child, Tag):
+            if id(child) in marks:
+                offsets[id(child)] = length
+                if hide:
                     continue
-                if child.name == "br" or child.name in _BLOCKS:
-                    parts.append(" ")
-                    length += 1
-                walk(child)
-            elif _is_text(child):
-                parts.append(str(child))
-                length += len(parts[-1])
-
-    walk(block)
+            if child.name in _SKIP:
+                continue
+            if child.name == "br" or child.name in _BLOCKS:
+                parts.append(" ")
+                length += 1
+            stack.append(iter(child.children))
+        elif _is_text(child):
+            parts.append(str(child))
+            length += len(parts[-1])
     return "".join(parts), offsets
 
 
 def _note_urls(content: Tag, base: str) -> list[str]:
     """Links in a note plus URLs written out as text, in reading order, each once."""
     urls: list[str] = []
+    seen: set[str] = set()  # as ``urls``, for a note of many links not to be quadratic
     for node in content.descendants:
         if isinstance(node, Tag):
             found = [_resolve(_attr(node, "href"), base)] if node.name == "a" else []
@@ -192,7 +215,9 @@ def _note_urls(content: Tag, base: str) -> list[str]:
             found = [url for _, url in find_urls(str(node))]
         else:
             found = []
-        urls += [url for url in found if url and url not in urls]
+        new = [url for url in found if url and url not in seen]
+        urls += new
+        seen.update(new)
     return urls
 
 
@@ -226,15 +251,22 @@ def _free_number(label: str, position: int, used: set[int]) -> int:
     return number
 
 
-def _list_position(content: Tag) -> int | None:
-    """1-based position of a list item in its ``<ol>``, honouring ``start``."""
+def _list_position(content: Tag, known: dict[int, dict[int, int]] | None = None) -> int | None:
+    """1-based position of a list item in its ``<ol>``, honouring ``start``.
+
+    ``known`` keeps each list's positions (by id of list, then of item), so the notes of one
+    long list do not each count the items before them (quadratic).
+    """
     parent = content.parent
     if content.name != "li" or parent is None:
         return None
-    start = _attr(parent, "start")
-    items = parent.find_all("li", recursive=False)
-    offset = int(start) - 1 if start.isdigit() else 0
-    return next(i for i, item in enumerate(items, start=1) if item is content) + offset
+    known = {} if known is None else known
+    if id(parent) not in known:
+        start = _attr(parent, "start")
+        offset = int(start) - 1 if start.isdigit() else 0
+        items = parent.find_all("li", recursive=False)
+        known[id(parent)] = {id(item): i + offset for i, item in enumerate(items, start=1)}
+    return known[id(parent)][id(content)]
 
 
 def _document_order(soup: BeautifulSoup) -> Callable[[Tag], int]:

@@ -21,28 +21,43 @@ from .sentences import URL_PATTERN, sentence_around, trim_url
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _NOTE_DEF = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:[ \t]?(.*)$")
 _LINK_DEF = re.compile(r"^ {0,3}\[([^\]^][^\]]*)\]:\s*<?([^\s>]+)>?")
-_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:\s+(.*?))?(?:\s+#+)?\s*$")
+# An ATX heading's opening: its text and closing hashes are read by _heading, because the
+# pattern ``(?:\s+(.*?))?(?:\s+#+)?\s*$`` rescanned the trailing spaces at every character of
+# the text (quadratic: "# a", 250 KB of spaces and "x" took over 20 s).
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?=\s|$)")
 _RULE = re.compile(r"^ {0,3}(?:([-=*_])\s*)\1(?:\s*\1)+\s*$")  # thematic break, setext underline
 _LIST_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])\s")
 _INDENTED = re.compile(r"^(?: {4}|\t)")
 # Blockquote and list markers are layout, not words of the sentence.
 _LINE_PREFIX = re.compile(r"^ {0,3}(?:>[ ]?)*(?:[-*+]\s+|\d{1,9}[.)]\s+)?")
-_FRONT_MATTER_KEY = re.compile(r"^(title|date)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+# The value is group 2 with its trailing whitespace stripped (``(.*?)\s*$`` was quadratic).
+_FRONT_MATTER_KEY = re.compile(r"^(title|date)\s*+:\s*+(.*)", re.IGNORECASE)
 
 _LINK_TEXT = r"(?:[^\[\]]|\[[^\[\]]*\])"  # one level of nested brackets, as in [![img](src)]
 _DESTINATION = r"(?:[^()\s<>]|\([^()\s]*\))+"  # balanced parentheses, as in Wikipedia URLs
-_TOKEN = re.compile(
-    r"(?P<comment><!--.*?-->)"  # hidden from readers, so not a citation
-    r"|(?P<ticks>`+)(?P<code>.+?)(?<!`)(?P=ticks)(?!`)"
-    r"|\[\^(?P<note>[^\]\s]+)\]"
-    r"|!\[(?P<alt>[^\]]*)\]\([^)]*\)"
+_ALT_CHAR = r"(?:[^\]!]|!(?!\[))"  # any character but "]", and no "![" (another image)
+_SOURCE_CHAR = r"(?:[^)!]|!(?!\[))"  # any character but ")", and no "![" (another image)
+# Every part that reads ahead stops where the next token of its kind could start, so a failed
+# token never rescans text a later one will scan again (a run of "![" or "[^" was quadratic):
+# a note label holds no "[" (as CommonMark has it), an image no "![", a title in parentheses no
+# "(". A comment and a code span are only opened here; _scan finds where they close.
+_TOKENS = (
+    r"(?P<comment><!--)"  # hidden from readers, so not a citation
+    r"|(?P<ticks>`+)"
+    r"|\[\^(?P<note>[^\]\s\[]+)\]"
+    rf"|!\[(?P<alt>{_ALT_CHAR}*+)\]\({_SOURCE_CHAR}*+\)"
     rf"|\[(?P<text>{_LINK_TEXT}*)\]\(\s*<?(?P<url>{_DESTINATION})>?"
-    r"""(?:\s+(?:"[^"]*"|'[^']*'|\([^)]*\)))?\s*\)"""
+    r"""(?:\s+(?:"[^"]*"|'[^']*'|\([^()]*\)))?\s*\)"""
     rf"|\[(?P<label>{_LINK_TEXT}+)\](?:\[(?P<ref>[^\[\]]*)\])?"
     r"|<(?P<auto>[a-z][a-z0-9+.-]{1,31}:[^\s<>]*)>"
-    rf"|(?P<bare>{URL_PATTERN})",
-    re.IGNORECASE | re.DOTALL,
+    rf"|(?P<bare>{URL_PATTERN})"
 )
+_TOKEN = re.compile(_TOKENS, re.IGNORECASE | re.DOTALL)
+# Once a "<!--" has no "-->" after it, no later one has: the rest is read without comments.
+_TOKEN_NO_COMMENT = re.compile(
+    _TOKENS.replace(r"(?P<comment><!--)|", ""), re.IGNORECASE | re.DOTALL
+)
+_TICKS = re.compile("`+")
 _NO_URLS = "no footnote URLs or links found"
 
 
@@ -57,11 +72,15 @@ class _Block:
 
     def line_at(self, offset: int) -> int:
         """The source line of a character offset into :meth:`text`."""
+        return self.lines[bisect_right(self.starts(), offset) - 1][0]
+
+    def starts(self) -> list[int]:
+        """Where each line starts in :meth:`text` (line_at of many marks reads it once)."""
         starts, start = [], 0
         for _, content in self.lines:
             starts.append(start)
             start += len(content) + 1
-        return self.lines[bisect_right(starts, offset) - 1][0]
+        return starts
 
 
 @dataclass(frozen=True)
@@ -115,8 +134,10 @@ def read_markdown(path: Path) -> ParsedReport:
     numbers = _number_notes(document.notes, first_reference)
     for label, number in sorted(numbers.items(), key=lambda item: item[1]):
         urls: list[_Mark] = []
+        seen: set[str] = set()  # a set: a note of many URLs is not quadratic
         for mark in _scan(document.notes[label], document.link_defs)[1]:
-            if mark.kind == "link" and mark.value not in [seen.value for seen in urls]:
+            if mark.kind == "link" and mark.value not in seen:
+                seen.add(mark.value)
                 urls.append(mark)
         context = None
         if label in first_reference:
@@ -148,7 +169,8 @@ def _number_notes(
     """Footnote label → number: numeric labels as written, named ones after the highest."""
     numbers = {label: int(label) for label in notes if label.isdecimal()}
     named = [label for label in first_reference if label in notes and label not in numbers]
-    named += [label for label in notes if label not in numbers and label not in named]
+    referenced = set(named)
+    named += [label for label in notes if label not in numbers and label not in referenced]
     highest = max(numbers.values(), default=0)
     numbers.update({label: highest + index for index, label in enumerate(named, start=1)})
     return numbers
@@ -194,10 +216,11 @@ def _read_lines(lines: list[str]) -> _Document:
             block = None
         elif link_def := _LINK_DEF.match(line):
             document.link_defs.setdefault(_label_key(link_def.group(1)), link_def.group(2))
-        elif heading := _HEADING.match(line):
-            if heading.group(1) == "#" and document.title is None and heading.group(2):
-                document.title = heading.group(2)
-            document.body.append(_Block([(number, heading.group(2) or "")]))
+        elif heading := _heading(line):
+            hashes, title = heading
+            if hashes == "#" and document.title is None and title:
+                document.title = title
+            document.body.append(_Block([(number, title or "")]))
             block = None
         elif _RULE.match(line):
             block = None
@@ -208,6 +231,24 @@ def _read_lines(lines: list[str]) -> _Document:
                 document.body.append(block)
             block.lines.append((number, _LINE_PREFIX.sub("", line, count=1)))
     return document
+
+
+def _heading(line: str) -> tuple[str, str | None] | None:
+    """(hashes, text) of an ATX heading line, as
+    ``^ {0,3}(#{1,6})(?:\\s+(.*?))?(?:\\s+#+)?\\s*$`` reads it: the text without its
+    surrounding whitespace and without closing hashes that follow whitespace; None for a line
+    that is no heading, and None for the text when nothing follows the hashes."""
+    opening = _HEADING.match(line)
+    if opening is None:
+        return None
+    rest = line[opening.end() :]
+    if not rest:
+        return opening.group(1), None
+    text = rest.strip()
+    unclosed = text.rstrip("#")
+    if unclosed != text and unclosed and unclosed[-1].isspace():
+        text = unclosed.rstrip()
+    return opening.group(1), text
 
 
 def _starts_block(line: str) -> bool:
@@ -224,7 +265,8 @@ def _front_matter(lines: list[str], document: _Document) -> int:
         if line.strip() in ("---", "..."):
             for entry in lines[1:index]:
                 if match := _FRONT_MATTER_KEY.match(entry):
-                    _set_meta(document, match.group(1).lower(), match.group(2).strip("\"'"))
+                    value = match.group(2).rstrip().strip("\"'")
+                    _set_meta(document, match.group(1).lower(), value)
             return index + 1
     return 0  # no closing line: a thematic break, not front matter
 
@@ -240,33 +282,91 @@ def _set_meta(document: _Document, key: str, value: str) -> None:
 
 
 def _scan(block: _Block, link_defs: Mapping[str, str]) -> tuple[str, list[_Mark]]:
-    """The block's text as read (markup removed, footnote markers dropped) and its marks."""
+    """The block's text as read (markup removed, footnote markers dropped) and its marks.
+
+    The text is collected in parts and joined once, and line starts are computed once: adding
+    to one string and recounting lines for every mark made a long paragraph quadratic.
+    """
     text = block.text()
-    plain = ""
+    starts = block.starts()
+    parts: list[str] = []
+    length = 0  # of the plain text so far
+
+    def add(part: str) -> None:
+        nonlocal length
+        parts.append(part)
+        length += len(part)
+
+    def line_at(offset: int) -> int:
+        return block.lines[bisect_right(starts, offset) - 1][0]
+
     marks: list[_Mark] = []
-    position = 0
-    while token := _TOKEN.search(text, position):
-        plain += text[position : token.start()]
-        position = token.end()
-        if token["comment"] is not None:
+    position = 0  # where the text not yet taken into the plain text starts
+    search_from = 0
+    pattern = _TOKEN
+    spans: _CodeSpans | None = None
+    while token := pattern.search(text, search_from):
+        if pattern is _TOKEN and token["comment"] is not None:
+            close = text.find("-->", token.end())
+            if close < 0:
+                pattern, search_from = _TOKEN_NO_COMMENT, token.start()
+                continue
+            add(text[position : token.start()])
+            position = search_from = close + 3
             continue
-        if token["code"] is not None:
-            plain += token["code"]
-        elif token["note"] is not None:
-            marks.append(_Mark("note", token["note"], len(plain), block.line_at(token.start())))
+        if token["ticks"] is not None:
+            spans = spans or _CodeSpans(text)
+            closing = spans.closing(token.start(), token.end())
+            if closing is None:
+                search_from = token.end()  # no code span opens in this run: it is text
+                continue
+            ticks, close = closing
+            add(text[position : token.start()])
+            add(text[token.start() + ticks : close])
+            position = search_from = close + ticks
+            continue
+        add(text[position : token.start()])
+        position = search_from = token.end()
+        if token["note"] is not None:
+            marks.append(_Mark("note", token["note"], length, line_at(token.start())))
         elif token["alt"] is not None:
-            plain += token["alt"]
+            add(token["alt"])
         else:
             shown, url = _link(token, link_defs)
             if url is None:
                 # "[x]" that is no reference link is text, and may itself hold a bare URL.
-                plain += "["
-                position = token.start() + 1
+                add("[")
+                position = search_from = token.start() + 1
                 continue
             if url:
-                marks.append(_Mark("link", url, len(plain), block.line_at(token.start())))
-            plain += shown
-    return plain + text[position:], marks
+                marks.append(_Mark("link", url, length, line_at(token.start())))
+            add(shown)
+    return "".join(parts) + text[position:], marks
+
+
+class _CodeSpans:
+    """Where the code span opened by a run of backticks closes, as
+    ``(`+)(.+?)(?<!`)\\1(?!`)`` finds it: at the first later run of exactly as many
+    backticks, the opening run giving up backticks until one exists.
+
+    That pattern tried every length of every run against the rest of the text: cubic on a
+    run of backticks (a 250 KB one took more than 20 s); here runs are listed once by length.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.by_length: dict[int, list[int]] = {}
+        for run in _TICKS.finditer(text):
+            self.by_length.setdefault(run.end() - run.start(), []).append(run.start())
+
+    def closing(self, start: int, end: int) -> tuple[int, int] | None:
+        """(backticks that open the span, where its closing run starts), or None."""
+        for ticks in range(end - start, 0, -1):  # at most the run's length, once per run
+            later = self.by_length.get(ticks)
+            if later:
+                found = bisect_right(later, end)
+                if found < len(later):
+                    return ticks, later[found]
+        return None
 
 
 def _link(token: re.Match[str], link_defs: Mapping[str, str]) -> tuple[str, str | None]:

@@ -16,8 +16,9 @@ has and the block says *which URLs* they cite:
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +39,11 @@ _NUMBERS_LINE = re.compile(r"\d{1,3}(?:\s+\d{1,3})*")
 _LABELLED_LINE = re.compile(r"\s*([1-9]\d{0,2})[.)]?\s+\S")
 # What may sit between the URLs of one footnote line ("url ; url").
 _URL_SEPARATORS = re.compile(r"[\s;,|]*")
-# The tail of a URL that the PDF wrapped onto the next line: one token of URL characters.
-_URL_TAIL = re.compile(r"[\w\-.~/?#@!$&'()*+,;=%:]*[/?=&#%_][\w\-.~/?#@!$&'()*+,;=%:]*")
+# The tail of a URL that the PDF wrapped onto the next line: one token of URL characters with
+# at least one of /?=&#%_ in it. The part before the first of those cannot match one of them,
+# so nothing is ever given back: `[url chars]*[/?=&#%_][url chars]*` tried every split of a
+# line of slashes (quadratic: 0.25 MB of "/" ending in "^" took over 20 s).
+_URL_TAIL = re.compile(r"(?:[^\W_]|[\-.~@!$'()*+,;:])*+[/?=&#%_][\w\-.~/?#@!$&'()*+,;=%:]*+")
 # A footnote marker is a number glued to a word or punctuation ("DCK8;", "balloons.12") or one
 # space after closing punctuation ("‘explanations’ 5,", "him. 31 Next"); numbers after a plain
 # word and space ("On 13 March") are text, as are decimals and thousands ("40,000", "22.03").
@@ -107,10 +111,11 @@ def parse_text(text: str, path: str) -> ParsedReport:
         raise InputError(path, _NO_URLS)
 
     by_number = {marker.number: marker for marker in markers}
+    contexts = _Contexts(body, markers)
     citations = []
     for number in sorted(footnotes):
         marker = by_number.get(number)
-        context = _context(body, markers, marker) if marker else None
+        context = contexts.of(marker) if marker else None
         position = 0
         for entry in footnotes[number]:
             for url in entry.urls:
@@ -173,6 +178,9 @@ def _find_blocks(lines: list[str], running: set[str]) -> list[_Block]:
     blocks: list[_Block] = []
     block: _Block | None = None
     previous_was_url = False
+    # Wrapped tails of the block's last URL, joined once the run of them ends: adding each to
+    # the URL in turn copied the growing URL every line (quadratic on many short tail lines).
+    tails: list[str] = []
     for index, line in enumerate(lines):
         stripped = line.strip()
         if block is None:
@@ -180,10 +188,12 @@ def _find_blocks(lines: list[str], running: set[str]) -> list[_Block]:
         # A footer inside the footnote area is neither footnote nor body: step over it.
         entry = None if stripped in running else _url_entry(line, index)
         is_tail = previous_was_url and " " not in stripped and bool(_URL_TAIL.fullmatch(stripped))
+        if tails and (entry or not is_tail):  # the tail run has ended
+            _join_tails(block, tails)
         if entry:
             block.entries.append(entry)
         elif is_tail:
-            block.entries[-1].urls[-1] += stripped
+            tails.append(stripped)
         elif _NUMBERS_LINE.fullmatch(stripped):
             block.numbers.extend(int(n) for n in stripped.split())
         elif stripped and stripped not in running:
@@ -191,8 +201,17 @@ def _find_blocks(lines: list[str], running: set[str]) -> list[_Block]:
             block = None
         previous_was_url = entry is not None or is_tail
     if block is not None:
+        if tails:
+            _join_tails(block, tails)
         _close(block, len(lines) - 1, blocks)
     return blocks
+
+
+def _join_tails(block: _Block, tails: list[str]) -> None:
+    """Append the wrapped tails to the block's last URL, all at once."""
+    urls = block.entries[-1].urls
+    urls[-1] = "".join([urls[-1], *tails])
+    tails.clear()
 
 
 def _close(block: _Block, last: int, blocks: list[_Block]) -> None:
@@ -231,6 +250,7 @@ def _sequence(candidates: list[_Marker], footnote_numbers: set[int]) -> list[_Ma
     """
     accepted: list[_Marker] = []
     expected = 1
+    smaller_later = _smaller_later([candidate.number for candidate in candidates])
     for index, candidate in enumerate(candidates):
         if candidate.number != expected:
             if candidate.number < expected:
@@ -238,11 +258,35 @@ def _sequence(candidates: list[_Marker], footnote_numbers: set[int]) -> list[_Ma
             near = candidate.number <= expected + _MAX_MARKER_GAP
             if not near and candidate.number not in footnote_numbers:
                 continue
-            if _comes_later(range(expected, candidate.number), candidates[index + 1 :]):
+            # _comes_later(range(expected, candidate.number), candidates[index + 1 :]) in O(1)
+            if smaller_later[index] >= expected:
                 continue
         accepted.append(candidate)
         expected = candidate.number + 1
     return accepted
+
+
+def _smaller_later(numbers: list[int]) -> list[int]:
+    """For each position, the largest smaller number that comes after it before any larger one
+    does (0 if none), so _sequence answers each _comes_later in constant time.
+
+    Scanning the later candidates for every skip was quadratic on a body of many equal numbers
+    with the one that settles it at the end. One pass from the end with a stack of the numbers
+    not yet passed by a larger one: the last number popped for being smaller is the largest
+    before the next one at least as large; an equal one there continues with its own answer.
+    """
+    answers = [0] * len(numbers)
+    stack: list[int] = []  # positions; their numbers never decrease from top to bottom
+    for index in range(len(numbers) - 1, -1, -1):
+        number = numbers[index]
+        largest = 0
+        while stack and numbers[stack[-1]] < number:
+            largest = numbers[stack.pop()]
+        if stack and numbers[stack[-1]] == number:
+            largest = max(largest, answers[stack[-1]])
+        answers[index] = largest
+        stack.append(index)
+    return answers
 
 
 def _comes_later(missing: range, later: list[_Marker]) -> bool:
@@ -266,14 +310,27 @@ def _assign(
     footnotes: dict[int, list[_Entry]] = {}
     skipped: list[Skipped] = []
     previous_end = -1
+    # Markers are in reading order: each block's "before", "page" and "later" markers are a
+    # prefix, a slice and a suffix, so a report with many blocks is not blocks x markers work.
+    lines = [m.line for m in markers]
+    numbers = [m.number for m in markers]
+    most_before = [0]  # most_before[i]: the largest of numbers[:i]
+    for number in numbers:
+        most_before.append(max(most_before[-1], number))
+    least_after: list[int | None] = [None]  # least_after[-i - 1]: the smallest of numbers[-i:]
+    for number in reversed(numbers):
+        smallest = least_after[-1]
+        least_after.append(number if smallest is None else min(smallest, number))
+    least_after.reverse()
+    most_footnote = 0  # the largest key of footnotes
     for block in blocks:
-        page = [m.number for m in markers if previous_end < m.line < block.first]
-        before = [m.number for m in markers if m.line <= previous_end]
-        low = max([*before, *footnotes], default=0)
-        later = [m.number for m in markers if m.line > block.last]
+        first_page = bisect_right(lines, previous_end)
+        page = numbers[first_page : bisect_left(lines, block.first)]
+        low = max(most_before[first_page], most_footnote)
+        later = least_after[bisect_right(lines, block.last)]
         unlabelled = [entry for entry in block.entries if entry.number is None]
         labels = {entry.number for entry in block.entries}
-        high = min(later, default=max([low, *page]) + len(block.entries) + 1)
+        high = later if later is not None else max([low, *page]) + len(block.entries) + 1
         in_range = {n for n in block.numbers if low < n < high}
         page = [n for n in page if n not in labels and n not in footnotes]
         if not labels - {None} and not in_range and not set(page) & set(block.numbers):
@@ -281,16 +338,19 @@ def _assign(
             skipped.extend(_not_footnotes(block.entries))
             previous_end = block.last
             continue
-        numbers = _numbers_for(len(unlabelled), page, in_range - labels)
+        free = iter(_numbers_for(len(unlabelled), page, in_range - labels))
         for entry in block.entries:
             if entry.number is None:
-                entry.number = numbers.pop(0) if numbers else _next_free(footnotes, low, high)
+                entry.number = next(free, None)
+            if entry.number is None:
+                entry.number = _next_free(most_footnote, low, high)
             if entry.number is None:
                 skipped.extend(
                     Skipped(url, "footnote number not found", line=entry.line) for url in entry.urls
                 )
             else:
                 footnotes.setdefault(entry.number, []).append(entry)
+                most_footnote = max(most_footnote, entry.number)
         previous_end = block.last
     return footnotes, skipped
 
@@ -310,9 +370,10 @@ def _numbers_for(count: int, page: list[int], in_block: set[int]) -> list[int]:
     return (page if len(page) >= count else union)[:count]
 
 
-def _next_free(footnotes: dict[int, list[_Entry]], low: int, high: int) -> int | None:
-    """The next footnote number after those taken, if it still lies before the next page's."""
-    number = max([low, *footnotes], default=0) + 1
+def _next_free(most_footnote: int, low: int, high: int) -> int | None:
+    """The next footnote number after those taken (the largest is ``most_footnote``), if it
+    still lies before the next page's."""
+    number = max(low, most_footnote) + 1
     return number if number < high else None
 
 
@@ -325,28 +386,65 @@ def _not_footnotes(entries: Iterable[_Entry]) -> list[Skipped]:
     ]
 
 
-def _context(body: list[str], markers: list[_Marker], marker: _Marker) -> str:
-    """The body sentence that carries ``marker``, with every marker's digits cut out."""
-    first, last = _paragraph(body, marker.line)
-    cuts: dict[int, list[_Marker]] = {}
-    for other in markers:
-        if first <= other.line <= last:
+class _Contexts:
+    """The body sentence that carries each marker, with every marker's digits cut out.
+
+    Each paragraph's text is built once and shared by its markers (so the sentence index of a
+    long one is built once too), and paragraph bounds are remembered per line walked: building
+    them anew for each of up to 999 markers made one long paragraph quadratic.
+    """
+
+    def __init__(self, body: list[str], markers: list[_Marker]) -> None:
+        self.body = body
+        self.markers = markers  # in reading order
+        self.lines = [m.line for m in markers]
+        self.first: dict[int, int] = {}  # line → first line of its paragraph
+        self.last: dict[int, int] = {}  # line → last line of its paragraph
+        self.texts: dict[tuple[int, int], tuple[str, dict[_Marker, int]]] = {}
+
+    def of(self, marker: _Marker) -> str:
+        bounds = (
+            self._end(marker.line, self.first, _step_up),
+            self._end(marker.line, self.last, _step_down),
+        )
+        if bounds not in self.texts:
+            self.texts[bounds] = self._text(*bounds)
+        text, offsets = self.texts[bounds]
+        return sentence_around(text, offsets.get(marker, 0))
+
+    def _end(
+        self, index: int, known: dict[int, int], step: Callable[[list[str], int], int | None]
+    ) -> int:
+        """Where the walk from ``index`` stops, remembering it for every line it passed."""
+        passed = []
+        line: int | None = index
+        while line is not None and line not in known:
+            passed.append(line)
+            end, line = line, step(self.body, line)
+        stop = known[line] if line is not None else end
+        for walked in passed:
+            known[walked] = stop
+        return stop
+
+    def _text(self, first: int, last: int) -> tuple[str, dict[_Marker, int]]:
+        """The paragraph's text with the markers cut out, and where each marker stood."""
+        cuts: dict[int, list[_Marker]] = {}
+        for other in self.markers[bisect_left(self.lines, first) : bisect_right(self.lines, last)]:
             cuts.setdefault(other.line, []).append(other)
-    parts: list[str] = []
-    offset = 0
-    index = 0
-    for line_index in range(first, last + 1):
-        line = body[line_index]
-        column = 0
-        for cut in sorted(cuts.get(line_index, []), key=lambda m: m.start):
-            parts.append(line[column : cut.start])
-            offset += cut.start - column
-            if cut == marker:
-                index = offset
-            column = cut.end
-        parts.append(line[column:] + "\n")
-        offset += len(line) - column + 1
-    return sentence_around("".join(parts), index)
+        parts: list[str] = []
+        offsets: dict[_Marker, int] = {}
+        offset = 0
+        for line_index in range(first, last + 1):
+            line = self.body[line_index]
+            column = 0
+            for cut in sorted(cuts.get(line_index, []), key=lambda m: m.start):
+                parts.append(line[column : cut.start])
+                offset += cut.start - column
+                offsets[cut] = offset
+                column = cut.end
+            parts.append(line[column:] + "\n")
+            offset += len(line) - column + 1
+        return "".join(parts), offsets
 
 
 def _paragraph(body: list[str], index: int) -> tuple[int, int]:
@@ -357,28 +455,42 @@ def _paragraph(body: list[str], index: int) -> tuple[int, int]:
     list items and a line ending in ":" (a list follows) are boundaries too.
     """
     first = index
-    while first > 0 and not _starts_item(body[first]):
-        above = first - 1
-        while above >= 0 and not body[above].strip():
-            above -= 1
-        if above < 0 or _is_heading(body[above]) or body[above].rstrip().endswith(":"):
-            break
-        if above < first - 1 and not _continues(body[first]):
-            break
+    while (above := _step_up(body, first)) is not None:
         first = above
     last = index
-    while last < len(body) - 1:
-        below = last + 1
-        while below < len(body) and not body[below].strip():
-            below += 1
-        if below == len(body) or _starts_item(body[below]) or _is_heading(body[below]):
-            break
-        if body[last].rstrip().endswith(":"):
-            break
-        if below > last + 1 and not _continues(body[below]):
-            break
+    while (below := _step_down(body, last)) is not None:
         last = below
     return first, last
+
+
+def _step_up(body: list[str], first: int) -> int | None:
+    """The paragraph line above ``first``, or None when ``first`` starts the paragraph."""
+    if first <= 0 or _starts_item(body[first]):
+        return None
+    above = first - 1
+    while above >= 0 and not body[above].strip():
+        above -= 1
+    if above < 0 or _is_heading(body[above]) or body[above].rstrip().endswith(":"):
+        return None
+    if above < first - 1 and not _continues(body[first]):
+        return None
+    return above
+
+
+def _step_down(body: list[str], last: int) -> int | None:
+    """The paragraph line below ``last``, or None when ``last`` ends the paragraph."""
+    if last >= len(body) - 1:
+        return None
+    below = last + 1
+    while below < len(body) and not body[below].strip():
+        below += 1
+    if below == len(body) or _starts_item(body[below]) or _is_heading(body[below]):
+        return None
+    if body[last].rstrip().endswith(":"):
+        return None
+    if below > last + 1 and not _continues(body[below]):
+        return None
+    return below
 
 
 def _continues(line: str) -> bool:
