@@ -21,7 +21,7 @@ from lxml import etree
 
 from archiver.errors import InputError
 
-from . import limits
+from .limits import check_zip
 from .model import CitedURL, ParsedReport
 from .sentences import find_urls, sentence_around
 
@@ -181,7 +181,7 @@ def read_docx(path: Path) -> ParsedReport:
         raise InputError(path, _NO_URLS)
     if not zipfile.is_zipfile(path):
         raise InputError(path, "not a .docx file (not a zip archive)")
-    limits.check_zip(path)  # python-docx inflates every part into memory: not a zip bomb's
+    check_zip(path)  # python-docx inflates every part into memory: not a zip bomb's
     try:
         document = docx.Document(str(path))
         main = document.part

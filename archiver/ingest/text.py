@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from . import limits
 from .csvfile import decode_utf8
+from .limits import MAX_TEXT_BYTES, read_capped
 from .model import CitedURL, ParsedReport, Skipped
 from .sentences import URL_PATTERN, sentence_around, trim_url
 
@@ -88,7 +88,7 @@ class _Marker:
 
 def read_text(path: Path) -> ParsedReport:
     """Read a text file extracted from a PDF, so reports already converted can be imported."""
-    data = limits.read_capped(path, limits.MAX_TEXT_BYTES, "text")
+    data = read_capped(path, MAX_TEXT_BYTES, "text")
     return parse_text(decode_utf8(path, data), str(path))
 
 

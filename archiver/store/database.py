@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from ..errors import ArchiverError
-from . import private
 from .migrations import migrations
+from .private import create_file, make_dirs
 
 BUSY_TIMEOUT_MS = 30_000
 # SQLite's page cache, in KiB (its default is 2 MB): a view of a million citations reads one
@@ -53,8 +53,8 @@ def open_db(path: Path | str) -> Database:
     if path.is_dir():
         raise ArchiverError(f"{path}: is a folder, not a database file")
     try:
-        private.make_dirs(path.parent)
-        private.create_file(path)  # 0600 before SQLite opens it; -wal and -shm take its mode
+        make_dirs(path.parent)
+        create_file(path)  # 0600 before SQLite opens it; -wal and -shm take its mode
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         db = _Database(conn)
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
