@@ -18,7 +18,7 @@ from bs4.element import PreformattedString
 from archiver.errors import InputError
 from archiver.pagetext import decode_html
 
-from .limits import MAX_TEXT_BYTES, read_capped
+from .limits import read_text_file
 from .model import CitedURL, ParsedReport, iso_date
 from .sentences import collapse_whitespace, find_urls, sentence_around
 
@@ -53,7 +53,7 @@ def read_html(path: Path) -> ParsedReport:
     as text. A page with no footnotes instead yields every link in the body, numbered in
     document order, with the sentence around the link as context.
     """
-    data = read_capped(path, MAX_TEXT_BYTES, "HTML")
+    data = read_text_file(path, "HTML")
     if not data.strip():
         raise InputError(path, _NO_URLS)
     soup = BeautifulSoup(_decode(path, data), "lxml")

@@ -43,6 +43,30 @@ def read_capped(path: Path, limit: int, kind: str) -> bytes:
     return data
 
 
+def read_text_file(path: Path, kind: str) -> bytes:
+    """A text, HTML or Markdown report's bytes, within ``MAX_TEXT_BYTES`` (read at call time,
+    so the limit can be changed in one place)."""
+    return read_capped(path, MAX_TEXT_BYTES, kind)
+
+
+def check_pdf_size(path: Path) -> None:
+    check_size(path, MAX_PDF_BYTES, "PDF")  # pypdf reads the file whole
+
+
+def check_pdf_pages(path: Path, count: int) -> None:
+    if count > MAX_PDF_PAGES:
+        raise InputError(path, f"PDF has {count:,} pages, over the limit of {MAX_PDF_PAGES:,}")
+
+
+def check_pdf_text(path: Path, chars: int, pages: int) -> None:
+    if chars > MAX_PDF_TEXT_CHARS:
+        raise InputError(
+            path,
+            f"PDF text is longer than the limit of {MAX_PDF_TEXT_CHARS:,} "
+            f"characters (at page {pages:,})",
+        )
+
+
 def check_size(path: Path, limit: int, kind: str) -> None:
     """Refuse a file larger than ``limit`` before a library reads it whole."""
     try:

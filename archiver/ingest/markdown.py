@@ -14,7 +14,7 @@ from pathlib import Path
 
 from archiver.errors import InputError
 
-from .limits import MAX_TEXT_BYTES, read_capped
+from .limits import read_text_file
 from .model import CitedURL, ParsedReport, iso_date
 from .sentences import URL_PATTERN, sentence_around, trim_url
 
@@ -112,7 +112,7 @@ def read_markdown(path: Path) -> ParsedReport:
     ones last). Inline, reference-style, autolinked and bare URLs in the body outside
     footnotes follow, one number per link in document order. Code is ignored.
     """
-    data = read_capped(path, MAX_TEXT_BYTES, "Markdown")
+    data = read_text_file(path, "Markdown")
     try:
         source = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

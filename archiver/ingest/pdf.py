@@ -14,7 +14,7 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
 from ..errors import InputError
-from .limits import MAX_PDF_BYTES, MAX_PDF_PAGES, MAX_PDF_TEXT_CHARS, check_size
+from .limits import check_pdf_pages, check_pdf_size, check_pdf_text
 from .model import ParsedReport, iso_date
 from .text import parse_text
 
@@ -28,23 +28,17 @@ _BROKEN_PDF = (PyPdfError, ValueError, KeyError, TypeError, IndexError, Attribut
 
 def read_pdf(path: Path) -> ParsedReport:
     """Read a PDF report's citations, title and date, so reports can be imported as published."""
-    check_size(path, MAX_PDF_BYTES, "PDF")  # pypdf reads the file whole
+    check_pdf_size(path)
     reader = _open(path)
     pages: list[str] = []
     chars = 0
     try:
         count = len(reader.pages)
-        if count > MAX_PDF_PAGES:
-            raise InputError(path, f"PDF has {count:,} pages, over the limit of {MAX_PDF_PAGES:,}")
+        check_pdf_pages(path, count)
         for page in reader.pages:
             pages.append(page.extract_text() or "")
             chars += len(pages[-1])
-            if chars > MAX_PDF_TEXT_CHARS:
-                raise InputError(
-                    path,
-                    f"PDF text is longer than the limit of {MAX_PDF_TEXT_CHARS:,} "
-                    f"characters (at page {len(pages):,})",
-                )
+            check_pdf_text(path, chars, len(pages))
     except _BROKEN_PDF as exc:
         raise InputError(path, f"cannot read PDF text: {_one_line(exc)}") from None
     text = "\n".join(pages)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .csvfile import decode_utf8
-from .limits import MAX_TEXT_BYTES, read_capped
+from .limits import read_text_file
 from .model import CitedURL, ParsedReport, Skipped
 from .sentences import URL_PATTERN, sentence_around, trim_url
 
@@ -88,7 +88,7 @@ class _Marker:
 
 def read_text(path: Path) -> ParsedReport:
     """Read a text file extracted from a PDF, so reports already converted can be imported."""
-    data = read_capped(path, MAX_TEXT_BYTES, "text")
+    data = read_text_file(path, "text")
     return parse_text(decode_utf8(path, data), str(path))
 
 
