@@ -911,11 +911,7 @@ class TestWeb:
         self._server = _Server(self, (self.host, 0), context)
         port = self._server.server_address[1]
         self.base = f"{'https' if self.tls else 'http'}://{self.host}:{port}"
-        # A short poll interval keeps stop() (and so fixture teardown) fast.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
@@ -1069,18 +1065,11 @@ class Tracker:
 
         self._server = Server((self.host, 0), Count)
         self.base = f"http://{self.host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_serving(self._server, self._thread)
 
     def __enter__(self) -> Tracker:
         return self.start()
@@ -1201,3 +1190,21 @@ def tls_web(tmp_path: Path) -> Iterator[TestWeb]:
     """An HTTPS site with a fresh self-signed certificate at tls_web.cert_path."""
     with TestWeb(tls=True, cert_dir=tmp_path) as site:
         yield site
+
+
+def serve_in_thread(server: socketserver.BaseServer) -> threading.Thread:
+    """Serve on a daemon thread; a short poll interval keeps stopping (and teardown) fast."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def stop_serving(server: socketserver.BaseServer | None, thread: threading.Thread | None) -> None:
+    """Stop what ``serve_in_thread`` started, closing the listening socket."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    if thread is not None:
+        thread.join(timeout=5)

@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
+from testweb import serve_in_thread, stop_serving
 
 FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
 KINDS = ("save", "status", "user", "cdx", "available", "playback")
@@ -170,18 +171,11 @@ class WaybackStandin:
         self._server.daemon_threads = True
         self._server.standin = self  # type: ignore[attr-defined]
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_thread(self._server)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        stop_serving(self._server, self._thread)
 
     def __enter__(self) -> WaybackStandin:
         return self.start()
