@@ -31,8 +31,9 @@ from .pipeline import MAIN_JOB as MAIN_STAGES
 from .pipeline import MAX_LISTED, RunSummary, run_main_job
 from .store import open_db
 from .version import __version__
+from .views.bestcopy import no_content
 from .views.status import (
-    CITATION_COLUMNS,
+    CSV_COLUMNS,
     STATUS_COLUMNS,
     citation_rows_json,
     citation_tuples,
@@ -427,9 +428,7 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
 
 
 def _no_content(item: dict[str, Any]) -> str:
-    last = item["last_ok_at"]
-    seen = f"last seen with its content {last}" if last else "never seen with its content"
-    return f"no copy holds the cited content; {seen}"
+    return no_content(item["last_ok_at"])
 
 
 @cli.command()
@@ -592,19 +591,21 @@ def status(context: Context, report_id: str | None, output_format: str) -> None:
     Example: archiver status --report odf-2018-dck --format json
     """
     out = click.get_text_stream("stdout")
+    data_dir = context.settings.data_dir
     if output_format == "json":
         out.flush()
         binary = click.get_binary_stream("stdout")
-        binary.writelines(citation_rows_json(context.db, report_id))
+        binary.writelines(citation_rows_json(context.db, report_id, data_dir))
         binary.write(b"\n")
     elif output_format == "csv":
-        columns = [name for name, _ in CITATION_COLUMNS]
+        columns = [name for name, _ in CSV_COLUMNS]
         writer = csv.writer(out)
         writer.writerow(columns)
         # Cited pages' text ends up in cells: no cell may start a spreadsheet formula.
-        writer.writerows(safe_rows(citation_tuples(context.db, columns, report_id)))
+        writer.writerows(safe_rows(citation_tuples(context.db, columns, report_id, data_dir)))
     else:
-        _print_table(citation_tuples(context.db, STATUS_COLUMNS, report_id), STATUS_COLUMNS)
+        rows = citation_tuples(context.db, STATUS_COLUMNS, report_id, data_dir)
+        _print_table(rows, STATUS_COLUMNS)
 
 
 @cli.command()
@@ -643,7 +644,7 @@ def report(
     if annotated:
         write_annotated(context.db, report_id, output_format, output)
     else:
-        write_report(context.db, report_id, output_format, output)
+        write_report(context.db, report_id, output_format, output, context.settings.data_dir)
 
 
 @cli.command()

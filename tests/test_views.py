@@ -177,7 +177,7 @@ def test_terminal_and_markdown_output_keep_hostile_text_inert(run_cli: Run, tmp_
     rendered = MarkdownIt("commonmark").enable("table").render(markdown)
     assert "<img" not in rendered and 'href="javascript' not in rendered
     sources = rendered.split("<table>")[2]
-    assert all(row.count("<td>") == 7 for row in sources.split("<tr>")[2:])
+    assert all(row.count("<td>") == 8 for row in sources.split("<tr>")[2:])
     assert "[x](javascript:alert(1))" in rendered  # shown as the text it is
 
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
+from ..check.drift import measure_drift
 from ..check.verdicts import classify, copy_holds
 from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
@@ -53,6 +54,7 @@ class CaptureOptions:
     concurrency: int = DEFAULTS.concurrency
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
+    drift_threshold: float = DEFAULTS.drift_threshold
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
@@ -67,6 +69,7 @@ def capture_options(settings: Settings) -> CaptureOptions:
         concurrency=settings.concurrency,
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
+        drift_threshold=settings.drift_threshold,
     )
 
 
@@ -140,6 +143,9 @@ class CaptureRecord:
     truncated: bool = False
     holds: str | None = None  # what the copy holds: check.verdicts.HOLDS
     holds_reason: str | None = None
+    # Whether its main text drifted from the citation-time text (None: not known).
+    drifted: bool | None = None
+    similarity: float | None = None
     ip: str | None = None
     tls_subject: str | None = None
     tls_issuer: str | None = None
@@ -218,6 +224,12 @@ def capture_sources(
         )
 
     def store(record: CaptureRecord) -> None:
+        if record.text:
+            # The checker's drift rule, against the same citation-time text: a copy whose
+            # text moved away is offered only when no other copy holds the cited content.
+            drift = measure_drift(db, record.source_id, record.text, options.drift_threshold)
+            if drift is not None:
+                record.drifted, record.similarity = drift.drifted, drift.similarity
         _store(db, record)
         summary.bytes += record.bytes
         outage.record(urlsplit(record.url).netloc, record.error_type)
@@ -470,6 +482,7 @@ def _store(db: Database, record: CaptureRecord) -> None:
     """Write one capture and its resources in one short transaction."""
     row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text")}
     row["truncated"] = int(record.truncated)
+    row["drifted"] = None if record.drifted is None else int(record.drifted)
     row["tool_version"] = __version__
     with db.atomic():
         capture_id = int(db.table("captures").insert(row).last_pk)  # type: ignore[arg-type]

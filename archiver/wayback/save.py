@@ -144,8 +144,10 @@ class SaveLog:
         self._ids = json.dumps(source_ids)
 
     def queue_missing(self, options: WaybackOptions, now: datetime) -> None:
-        """Queue the sources with no capture holding content (a recent block page or "not
-        found" is no copy of the page), no open save and no failed save within the window."""
+        """Queue the sources with no capture holding content within the window (a block
+        page or a "not found" is no copy of the page, even when our own save made it), no
+        open save and no failed save within the window. What a capture holds is read from
+        ``wayback_copies``, as ``get`` and the ranking of copies read it."""
         since = now - timedelta(days=options.wayback_save_within)
         # Read in full before writing: a half-read query keeps an old snapshot open, and this
         # connection could then not begin its write once another one has committed.
@@ -156,11 +158,15 @@ class SaveLog:
             where s.id in (select value from json_each(:ids))
               and not exists (select 1 from wayback_saves w where w.source_id = s.id and (
                     w.state in ('queued', 'submitted', 'retry-later')
-                    or (w.state = 'saved' and w.timestamp >= :since_ts)
+                    or (w.state = 'saved' and w.timestamp >= :since_ts
+                        -- until the Archive lists what our save captured, it counts
+                        and not exists (select 1 from wayback_copies p
+                                        where p.source_id = s.id and p.timestamp = w.timestamp
+                                          and p.holds != 'content'))
                     or (w.state = 'failed' and w.finished_at >= :since)))
-              and not exists (select 1 from wayback_snapshots p
+              and not exists (select 1 from wayback_copies p
                               where p.source_id = s.id and p.timestamp >= :since_ts
-                                and (p.status is null or p.status between 200 and 299))
+                                and p.holds = 'content')
             order by s.id
             """,
                 {
