@@ -588,6 +588,9 @@ def _progress() -> Iterator[Callable[[str], Callable[[int, int], None] | None]]:
 def status(context: Context, report_id: str | None, output_format: str) -> None:
     """List every cited URL with its current verdict, one row per citation.
 
+    Each row names the source's best copy (`best_copy`, as `get --json` shows it: the copy
+    that holds the cited content nearest the citation date, or null when none does).
+
     Example: archiver status --report odf-2018-dck --format json
     """
     out = click.get_text_stream("stdout")
@@ -631,6 +634,9 @@ def report(
     context: Context, report_id: str | None, output_format: str, output: Any, annotated: bool
 ) -> None:
     """Report which cited sources are broken and what to use instead; counts match `status`.
+
+    Each row names the source's best copy, as `get` and `status` do; what to use instead is
+    the best copy of a broken or drifted source.
 
     --annotated writes the footnotes ready to publish, each URL followed by its Wayback copy
     (HTML: Robust Links, data-versionurl and data-versiondate).

@@ -752,9 +752,14 @@ def m011_best_copy(db: Database) -> None:
     db.execute(f"update source_status set {_BEST_OF.format(id='source_status.source_id')}")
     # The importer refreshes cited_on once per report it changed (store.reports); the rest
     # follows from here.
+    # A source with no copy at all (any newly cited one) has nothing to rank: its status
+    # row says so (a live page, a Wayback copy, a full local capture), and a first import of
+    # many sources costs no ranking.
     db.execute(
         "create trigger source_best_cited_on after update of cited_on on source_status "
-        "when old.cited_on is not new.cited_on begin "
+        "when old.cited_on is not new.cited_on and (new.verdict in ('ok', 'redirected') "
+        "or new.wayback_timestamp is not null or new.archive_newest is not null "
+        "or new.local_captured_at is not null) begin "
         f"update source_status set {_BEST_OF.format(id='new.source_id')} "
         "where source_id = new.source_id; end"
     )

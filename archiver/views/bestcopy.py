@@ -22,7 +22,8 @@ from .jsonstream import SQLObject
 _FIRST = (("holds", "m.best_holds"), ("kind", "m.best_kind"))
 _REST = (
     ("captured_at", "m.best_at"),
-    ("drifted", "json(iif(m.best_drifted, 'true', 'false'))"),
+    # json() of a constant is worked out once per query, not once per row.
+    ("drifted", "iif(m.best_drifted, json('true'), json('false'))"),
     ("reason", "m.best_reason"),
 )
 _PATH = "? || '/' || m.best_path"
