@@ -424,7 +424,8 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
         for copy in item["copies"]:
             where = copy.get("url") or copy.get("path")
             when = copy.get("timestamp") or copy.get("captured_at") or ""
-            click.echo(f"  {copy['kind']}: {_cell(where)} {when} [{copy['holds']}]".rstrip())
+            holds = copy["holds"] + (", drifted" if copy.get("drifted") else "")
+            click.echo(f"  {copy['kind']}: {_cell(where)} {when} [{holds}]".rstrip())
 
 
 def _no_content(item: dict[str, Any]) -> str:

@@ -64,7 +64,7 @@ def with_best_copy(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def flat_best_copy(row: dict[str, Any]) -> dict[str, Any]:
     """A row's best copy (a dict, or None) as the ``BEST_COPY_CSV`` columns."""
-    copy = row["best_copy"] or {}
+    copy = row.get("best_copy") or {}
     flat = {name: copy.get(name.removeprefix("best_copy_")) for name, _ in BEST_COPY_CSV}
     if copy:
         flat["best_copy_drifted"] = int(copy["drifted"])

@@ -255,18 +255,18 @@ _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|!"} | {"\n": " ", "\
 def _use_instead(row: dict[str, Any]) -> str | None:
     """What to open instead, or, for a footnote that needs one, that there is nothing."""
     if row["use_instead"] is None and row["verdict"] in URGENCY:
-        return no_content(row["last_ok_at"])
+        return no_content(row.get("last_ok_at"))
     return row["use_instead"]
 
 
 def _drift_note(row: dict[str, Any]) -> str:
-    best = row["best_copy"]
+    best = row.get("best_copy")
     return " (its text changed since it was cited)" if best and best["drifted"] else ""
 
 
 def _best_text(row: dict[str, Any]) -> str:
     """The best copy in a few words: its kind and date, flagged when its text drifted."""
-    best = row["best_copy"]
+    best = row.get("best_copy")
     if best is None:
         return "none"
     return f"{best['kind']} {_date(best['captured_at']) or ''}".rstrip() + _drift_note(row)
