@@ -286,12 +286,14 @@ class Fetcher(PreResolving):
         max_bytes: int | None = None,
         raw_sink: Callable[[bytes], None] | None = None,
         raw_limit: int = 0,
+        data: bytes | None = None,
     ) -> FetchResult:
         """Fetch ``url``, following redirects by hand so each hop passes the address guard.
 
         max_bytes: how much decoded body to keep in ``body`` (default: the limits').
         raw_sink: receives the final response's payload as transferred (still content-encoded),
         up to ``raw_limit`` bytes, so a capture can store it without holding it in memory.
+        data: a request body (the media downloader's API calls), sent again on each hop.
         """
         limits = self.limits
         budget = limits.max_bytes if max_bytes is None else max_bytes
@@ -316,6 +318,7 @@ class Fetcher(PreResolving):
                     method,
                     current,
                     headers=headers,
+                    data=data,
                     allow_redirects=False,
                     stream=True,
                     timeout=(min(limits.timeout, 10.0), limits.timeout),

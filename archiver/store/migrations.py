@@ -646,3 +646,16 @@ def m010_what_copies_hold(db: Database) -> None:
         "where source_id = old.source_id; end"
     )
     db.execute(f"update source_status set {_LOCAL_COPIES_OF.format(id='source_status.source_id')}")
+
+
+@migrations()
+def m013_browser_captures(db: Database) -> None:
+    """Browser captures: how each capture was made (``http`` or ``browser``) and its
+    provenance record (JSON, also in its WARC); what archiver knows of a resource it made
+    (``capture_resources.meta``: a media file's title and duration, …)."""
+    db.execute(
+        "alter table captures add column method text not null default 'http' "
+        "check (method in ('http', 'browser'))"
+    )
+    db.execute("alter table captures add column provenance text")
+    db.execute("alter table capture_resources add column meta text")
