@@ -335,7 +335,7 @@ def _print_capture(summary: Any, settings: Settings) -> None:
 
 
 def _requisite_counts(requisites: dict[str, Any]) -> str:
-    """"12 stored, 1 failed, 100 left out (count 100)": what a capture's limits did."""
+    """ "12 stored, 1 failed, 100 left out (count 100)": what a capture's limits did."""
     skipped = requisites["skipped"]
     text = f"{requisites['stored']} stored, {requisites['failed']} failed, "
     text += f"{sum(skipped.values())} left out"
@@ -385,11 +385,12 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
     """Show what is stored for one source: REF is a URL, or a footnote number with --report.
 
     --json prints an object with url, verdict, local ({path, sha256, captured_at, warc, holds,
-    requisites: {stored, failed, skipped}} or null), every capture, `copies` (best first: live, wayback_nearest, wayback_newest,
-    local, each with `holds`: content, block_page, login_wall, not_found, error, truncated),
-    `best` (the kind of the best copy) and `best_copy` ({holds, kind, url or path,
-    captured_at, reason}): only ever a copy that holds the cited content, the one nearest the
-    citation date; null when none does. A footnote citing two URLs prints a list of two.
+    requisites: {stored, failed, skipped}} or null), every capture, `copies` (best first:
+    live, wayback_nearest, wayback_newest, local, each with `holds`: content, block_page,
+    login_wall, not_found, error, truncated), `best` (the kind of the best copy) and
+    `best_copy` ({holds, kind, url or path, captured_at, reason}): only ever a copy that holds
+    the cited content, the one nearest the citation date; null when none does. A footnote
+    citing two URLs prints a list of two.
 
     Example: archiver get 14 --report odf-2018-kazakhstan-dck --open
     """

@@ -110,7 +110,9 @@ def gather_requisites(
     return dict(skipped)
 
 
-def _stop_reason(limits: RequisiteLimits, attempts: int, budget: int, deadline: float) -> str | None:
+def _stop_reason(
+    limits: RequisiteLimits, attempts: int, budget: int, deadline: float
+) -> str | None:
     """Why no further requisite may start, or None while one may."""
     if attempts >= limits.max_count:
         return "count"

@@ -1,11 +1,11 @@
 """``archiver capture``: evidence-grade local copies of cited sources.
 
 Each capture is one WARC file holding the exact HTTP exchanges (every redirect hop, the page,
-its requisites within their limits: archiver/capture/gather.py), written with warcio and recorded in the database with the
-chain-of-custody facts: SHA-256 of every payload and of the file, capture time, resolved IP,
-TLS certificate, tool version. The page's main text and metadata go to the database too, for
-full-text search. Unchanged content is not stored twice: a payload whose SHA-256 equals the
-last capture's becomes a WARC revisit record.
+its requisites within their limits: archiver/capture/gather.py), written with warcio and
+recorded in the database with the chain-of-custody facts: SHA-256 of every payload and of the
+file, capture time, resolved IP, TLS certificate, tool version. The page's main text and
+metadata go to the database too, for full-text search. Unchanged content is not stored twice:
+a payload whose SHA-256 equals the last capture's becomes a WARC revisit record.
 
 Files live under ``data_dir/YYYY/MM/DD/``; the database holds paths relative to ``data_dir``,
 so the folder can be moved.

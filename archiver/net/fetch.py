@@ -4,10 +4,10 @@
 :class:`~archiver.net.http1.LeanFetcher`, which shares the rules below and this result type.
 
 Every fetch is bounded: a connect and read ``timeout``, a wall-clock deadline for the whole
-fetch (all redirect hops; a caller's ``deadline`` may end it sooner), at most 64 KB of
-status line and headers per answer, at most ``max_bytes`` of body *after* decompression (we decompress
-ourselves, chunk by chunk, so a gzip bomb costs ``max_bytes``, not gigabytes), at most 10
-redirects with loops detected. Failures are results (``error_type``, ``error_message``), not
+fetch (all redirect hops; a caller's ``deadline`` may end it sooner), at most 64 KB of status
+line and headers per answer, at most ``max_bytes`` of body *after* decompression (we
+decompress ourselves, chunk by chunk, so a gzip bomb costs ``max_bytes``, not gigabytes), at
+most 10 redirects with loops detected. Failures are results (``error_type``, ``error_message``), not
 exceptions, the way a 404 is a result and not an exception.
 
 Error types: ``private_address``, ``dns_nxdomain``, ``dns_failure``, ``connection_refused``,

@@ -145,7 +145,7 @@ class _HeadCappedResponse(http.client.HTTPResponse):
         if self.headers is not None:
             return
         plain = self.fp
-        self.fp = _HeadReader(plain, MAX_HEAD_BYTES)  # type: ignore[assignment]
+        self.fp = _HeadReader(plain, MAX_HEAD_BYTES)
         try:
             super().begin()
         finally:

@@ -4,6 +4,8 @@ Workers ask :class:`HostQueue` for the next item. It only hands out an item whos
 free slot (``per_host_concurrency``) and whose last request began at least ``per_host_delay``
 ago, so a worker never sits blocked on a busy host while other hosts have work waiting. A host
 that asks us to slow down (429/503, ``Retry-After``) is held back until the time it named.
+:class:`HostGate` holds single requests to the same limits, for hosts an item only borrows
+from (a captured page's images on another host).
 :func:`run_pool` runs the workers and hands each result to the calling thread, which alone
 writes to SQLite; a stop starts nothing new and abandons what is still running after a grace.
 """
