@@ -23,7 +23,8 @@ from archiver.config import load_settings
 from archiver.errors import ConfigError
 from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
-from archiver.net.fetch import FetchLimits
+from archiver.net.fetch import Fetcher, FetchLimits
+from archiver.net.http1 import LeanFetcher
 from archiver.views.retrieve import export_copy
 from archiver.views.status import citation_rows
 
@@ -215,6 +216,24 @@ def test_huge_headers_are_a_bounded_failure_for_checks_and_captures(
         huge: "headers_too_large",
         endless: "headers_too_large",
     }
+
+
+@pytest.mark.parametrize("transport", [Fetcher, LeanFetcher])
+def test_a_fetch_ends_at_its_callers_deadline(
+    transport: type[Fetcher] | type[LeanFetcher], web: TestWeb
+) -> None:
+    fetcher = transport(FetchLimits(timeout=5.0, allow_private_networks=True))
+    try:
+        began = time.monotonic()
+        result = fetcher.fetch(web.url("/slow/30"), deadline=began + 0.5)
+        assert time.monotonic() - began < 1.0
+        assert result.error_type == "timeout"
+        # A deadline already passed: nothing is sent at all.
+        late = fetcher.fetch(web.url("/"), deadline=time.monotonic() - 1)
+        assert late.error_type == "timeout"
+        assert [r.path for r in web.requests] == ["/slow/30"]
+    finally:
+        fetcher.close()
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,8 @@ from .warcfile import SpooledPayload
 
 # What is left out, and why: the keys of ``captures.requisites_skipped``.
 SKIP_REASONS = ("count", "depth", "budget", "deadline")
+# How many left-out URLs are remembered, so that each is counted once.
+REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -64,24 +66,32 @@ def gather_requisites(
     deadline: a ``time.monotonic()`` moment; known: URLs already stored (the page itself).
     """
     skipped: Counter[str] = Counter()
-    seen = set(known)
+    seen = set(known)  # fetched or queued, and left out (as many as REMEMBERED)
     todo: deque[tuple[str, int]] = deque()
+    attempts = 0
+    budget = limits.budget_bytes
 
     def add(urls: Iterable[str], depth: int) -> None:
         for url in urls:
             if url in seen:
                 continue
-            seen.add(url)
             if depth > limits.max_depth:
-                skipped["depth"] += 1
+                reason = "depth"
+            elif attempts + len(todo) >= limits.max_count:
+                reason = "count"  # never queued: the queue stays as short as the count
             else:
+                seen.add(url)
                 todo.append((url, depth))
+                continue
+            skipped[reason] += 1
+            # Each left-out URL is counted once while memory allows; past that, once for
+            # each stylesheet that names it (a hostile one may name millions).
+            if len(seen) < limits.max_count + REMEMBERED:
+                seen.add(url)
 
     add(found, 1)
-    attempts = 0
-    budget = limits.budget_bytes
     while todo:
-        reason = _stop_reason(limits, attempts, budget, deadline)
+        reason = _stop_reason(budget, deadline)
         if reason is not None:
             skipped[reason] += len(todo)
             break
@@ -110,12 +120,8 @@ def gather_requisites(
     return dict(skipped)
 
 
-def _stop_reason(
-    limits: RequisiteLimits, attempts: int, budget: int, deadline: float
-) -> str | None:
+def _stop_reason(budget: int, deadline: float) -> str | None:
     """Why no further requisite may start, or None while one may."""
-    if attempts >= limits.max_count:
-        return "count"
     if budget <= 0:
         return "budget"
     if time.monotonic() >= deadline:
