@@ -61,7 +61,8 @@ def gather_requisites(
     known: Iterable[str] = (),
 ) -> dict[str, int]:
     """Fetch the requisites ``found`` on a page (and what their stylesheets reference) and
-    hand each attempt to ``keep``; return how many were left out, by reason.
+    hand each attempt to ``keep``; return how many were left out, by reason (in the order of
+    SKIP_REASONS; none left out: empty).
 
     deadline: a ``time.monotonic()`` moment; known: URLs already stored (the page itself).
     """
@@ -117,7 +118,7 @@ def gather_requisites(
                 add(css_requisites(css, result.final_url or url), depth + 1)
         finally:
             payload.close()
-    return dict(skipped)
+    return {reason: skipped[reason] for reason in SKIP_REASONS if skipped[reason]}
 
 
 def _stop_reason(budget: int, deadline: float) -> str | None:

@@ -198,9 +198,10 @@ class CaptureSummary:
                 self.requisites["failed" if resource.error_type else "stored"] += 1
         if record.requisites_skipped:
             totals = self.requisites["skipped"]
-            for reason in SKIP_REASONS:
-                if reason in record.requisites_skipped:
-                    totals[reason] = totals.get(reason, 0) + record.requisites_skipped[reason]
+            for reason, count in record.requisites_skipped.items():
+                totals[reason] = totals.get(reason, 0) + count
+            # In the order of the reasons, whichever capture named one first.
+            self.requisites["skipped"] = {r: totals[r] for r in SKIP_REASONS if r in totals}
             self.limited.append({"url": record.url, "skipped": record.requisites_skipped})
 
     def as_dict(self) -> dict[str, Any]:
@@ -531,7 +532,7 @@ def _store(db: Database, record: CaptureRecord) -> None:
     row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text")}
     row["truncated"] = int(record.truncated)
     if record.requisites_skipped:
-        row["requisites_skipped"] = json.dumps(record.requisites_skipped, sort_keys=True)
+        row["requisites_skipped"] = json.dumps(record.requisites_skipped)
     row["tool_version"] = __version__
     with db.atomic():
         capture_id = int(db.table("captures").insert(row).last_pk)  # type: ignore[arg-type]

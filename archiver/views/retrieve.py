@@ -488,8 +488,8 @@ def _export(
 
 
 def _left_out(skipped_json: str | None) -> str | None:
-    """What a capture's limits left out of it, as a note ("12 requisites were left out at
-    capture time (count 10, depth 2)"), or None."""
+    """What a capture's limits left out of it, as a note ("12 requisite(s) were left out at
+    capture time by its limits (count 10, depth 2)"), or None."""
     skipped = requisites_skipped(skipped_json)
     if not skipped:
         return None
@@ -502,11 +502,8 @@ def requisites_skipped(skipped_json: str | None) -> dict[str, int]:
     """``captures.requisites_skipped`` as a dict (empty when nothing was left out)."""
     if not skipped_json:
         return {}
-    try:
-        loaded = json.loads(skipped_json)
-    except ValueError:
-        return {}
-    return {str(k): int(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+    loaded = json.loads(skipped_json)
+    return {str(reason): int(count) for reason, count in loaded.items()}
 
 
 def _export_requisite(
