@@ -1,11 +1,11 @@
 """``archiver capture``: evidence-grade local copies of cited sources.
 
 Each capture is one WARC file holding the exact HTTP exchanges (every redirect hop, the page,
-its requisites one level deep), written with warcio and recorded in the database with the
-chain-of-custody facts: SHA-256 of every payload and of the file, capture time, resolved IP,
-TLS certificate, tool version. The page's main text and metadata go to the database too, for
-full-text search. Unchanged content is not stored twice: a payload whose SHA-256 equals the
-last capture's becomes a WARC revisit record.
+its requisites within their limits: archiver/capture/gather.py), written with warcio and
+recorded in the database with the chain-of-custody facts: SHA-256 of every payload and of the
+file, capture time, resolved IP, TLS certificate, tool version. The page's main text and
+metadata go to the database too, for full-text search. Unchanged content is not stored twice:
+a payload whose SHA-256 equals the last capture's becomes a WARC revisit record.
 
 Files live under ``data_dir/YYYY/MM/DD/``; the database holds paths relative to ``data_dir``,
 so the folder can be moved.
@@ -14,6 +14,7 @@ so the folder can be moved.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import threading
@@ -31,11 +32,12 @@ from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
 from ..net.fetch import Fetcher, FetchLimits, FetchResult
 from ..net.outage import Outage
-from ..net.pool import Attempt, run_pool
+from ..net.pool import Attempt, HostGate, run_pool
 from ..pagetext import Page, decode_body, page_metadata
 from ..store import scoped_sources, stamp
 from ..version import __version__
-from .requisites import css_requisites, html_requisites
+from .gather import SKIP_REASONS, RequisiteLimits, gather_requisites
+from .requisites import html_requisites
 from .warcfile import CaptureWarc, SpooledPayload, open_capture_warc
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -50,6 +52,9 @@ class CaptureOptions:
     max_capture_bytes: int = DEFAULTS.max_capture_bytes
     requisites: bool = DEFAULTS.requisites
     requisite_budget_bytes: int = DEFAULTS.requisite_budget_bytes
+    requisite_max_count: int = DEFAULTS.requisite_max_count
+    requisite_max_depth: int = DEFAULTS.requisite_max_depth
+    capture_deadline: float = DEFAULTS.capture_deadline
     concurrency: int = DEFAULTS.concurrency
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
@@ -64,6 +69,9 @@ def capture_options(settings: Settings) -> CaptureOptions:
         max_capture_bytes=settings.max_capture_bytes,
         requisites=settings.requisites,
         requisite_budget_bytes=settings.requisite_budget_bytes,
+        requisite_max_count=settings.requisite_max_count,
+        requisite_max_depth=settings.requisite_max_depth,
+        capture_deadline=settings.capture_deadline,
         concurrency=settings.concurrency,
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
@@ -108,7 +116,8 @@ class _StoredPayloads:
 
 @dataclass
 class Resource:
-    """One stored exchange (the page, a redirect hop, or a requisite) of a capture."""
+    """One exchange (the page, a redirect hop, or a requisite) of a capture; a requisite that
+    got no answer has no WARC record, only its error."""
 
     url: str
     role: str  # page | redirect | requisite
@@ -117,9 +126,11 @@ class Resource:
     payload_sha256: str | None
     bytes: int
     truncated: bool
-    record_id: str
-    record_offset: int
+    record_id: str | None
+    record_offset: int | None
     revisit_of: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
 
 
 @dataclass
@@ -152,6 +163,7 @@ class CaptureRecord:
     canonical_url: str | None = None
     author: str | None = None
     text: str | None = None
+    requisites_skipped: dict[str, int] | None = None  # left out by the limits, by reason
     resources: list[Resource] = field(default_factory=list)
 
 
@@ -168,10 +180,29 @@ class CaptureSummary:
     failures: list[dict[str, Any]] = field(default_factory=list)
     network_down: bool = False
     interrupted: bool = False
+    # Requisites of every capture: stored, failed (no answer, or the body broke off) and
+    # left out by the limits, by reason; ``limited``: the captures that left some out.
+    requisites: dict[str, Any] = field(
+        default_factory=lambda: {"stored": 0, "failed": 0, "skipped": {}}
+    )
+    limited: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def done(self) -> int:
         return self.captured + self.revisits + self.failed
+
+    def count_requisites(self, record: CaptureRecord) -> None:
+        """Add one capture's requisites to the totals."""
+        for resource in record.resources:
+            if resource.role == "requisite":
+                self.requisites["failed" if resource.error_type else "stored"] += 1
+        if record.requisites_skipped:
+            totals = self.requisites["skipped"]
+            for reason, count in record.requisites_skipped.items():
+                totals[reason] = totals.get(reason, 0) + count
+            # In the order of the reasons, whichever capture named one first.
+            self.requisites["skipped"] = {r: totals[r] for r in SKIP_REASONS if r in totals}
+            self.limited.append({"url": record.url, "skipped": record.requisites_skipped})
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -198,12 +229,17 @@ def capture_sources(
     if not jobs:
         summary.message = "nothing to capture: every source has a current capture"
         return summary
-    fetcher = Fetcher(options.limits)
-    stored = _StoredPayloads(db)
+    run = _Run(
+        Fetcher(options.limits),
+        HostGate(options.per_host_concurrency, options.per_host_delay),
+        options,
+        _StoredPayloads(db),
+        clock,
+    )
     outage = Outage()
 
     def attempt(job: _Job) -> Attempt[CaptureRecord]:
-        return Attempt(_capture_one(fetcher, job, options, stored, clock))
+        return Attempt(_capture_one(run, job))
 
     def failed(job: _Job, exc: Exception) -> CaptureRecord:
         # OSError: disk full, permissions; anything else is a bug in one capture.
@@ -220,6 +256,7 @@ def capture_sources(
     def store(record: CaptureRecord) -> None:
         _store(db, record)
         summary.bytes += record.bytes
+        summary.count_requisites(record)
         outage.record(urlsplit(record.url).netloc, record.error_type)
         if record.status == "failed":
             summary.failed += 1
@@ -247,7 +284,7 @@ def capture_sources(
             name="archiver-capture",
         )
     finally:
-        fetcher.close()
+        run.fetcher.close()
     summary.interrupted = stop is not None and stop.is_set() and summary.done < len(jobs)
     if outage.down():
         summary.network_down = True
@@ -279,16 +316,40 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
     return jobs
 
 
-def _capture_one(
-    fetcher: Fetcher, job: _Job, options: CaptureOptions, stored: _StoredPayloads, clock: Clock
-) -> CaptureRecord:
-    """Fetch one page (and its requisites) into a new WARC file."""
-    started = clock.now()
+@dataclass(frozen=True)
+class _Run:
+    """What every capture of one run shares."""
+
+    fetcher: Fetcher
+    gate: HostGate  # every request of every worker, to any host, passes it
+    options: CaptureOptions
+    stored: _StoredPayloads
+    clock: Clock
+
+
+def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
+    """Fetch one page (and its requisites) into a new WARC file, all within the deadline."""
+    options, stored = run.options, run.stored
+    deadline = time.monotonic() + options.capture_deadline
+    started = run.clock.now()
     warc_date = _warc_date(started)
     record = CaptureRecord(job.source_id, job.url, stamp(started), "captured")
     payload = SpooledPayload()
+    host = urlsplit(job.url).hostname or ""
     try:
-        result = fetcher.fetch(job.url, raw_sink=payload.write, raw_limit=options.max_capture_bytes)
+        if not run.gate.enter(host, deadline):
+            record.status, record.error_type = "failed", "timeout"
+            record.error_message = f"{host} was busy until the capture's deadline"
+            return record
+        try:
+            result = run.fetcher.fetch(
+                job.url,
+                raw_sink=payload.write,
+                raw_limit=options.max_capture_bytes,
+                deadline=deadline,
+            )
+        finally:
+            run.gate.leave(host)
         if result.status is None:
             record.status = "failed"
             record.error_type, record.error_message = result.error_type, result.error_message
@@ -309,7 +370,7 @@ def _capture_one(
             if page.revisit_of is not None:
                 record.status = "revisit"
             if options.requisites and markup is not None:
-                _capture_requisites(fetcher, warc, record, options, warc_date, markup, stored)
+                _capture_requisites(run, warc, record, warc_date, markup, deadline)
             record.warc_sha256 = warc.close()
         record.warc_path = relative.as_posix()
         return record
@@ -428,48 +489,50 @@ def _write_exchange(
 
 
 def _capture_requisites(
-    fetcher: Fetcher,
+    run: _Run,
     warc: CaptureWarc,
     record: CaptureRecord,
-    options: CaptureOptions,
     warc_date: str,
     markup: str,
-    stored: _StoredPayloads,
+    deadline: float,
 ) -> None:
-    """Images, stylesheets (and what they reference), scripts and posters, within the budget."""
+    """Images, stylesheets (and what they reference), scripts and posters, within the limits;
+    every attempt becomes a resource, those that got no answer with their error only."""
     page_url = record.final_url or record.url
-    todo = html_requisites(markup, page_url)
-    budget = options.requisite_budget_bytes
-    seen: set[str] = set()
-    page_host = urlsplit(page_url).netloc
-    while todo and budget > 0:
-        url = todo.pop(0)
-        if url in seen:
-            continue
-        seen.add(url)
-        if urlsplit(url).netloc == page_host and options.per_host_delay:
-            time.sleep(min(options.per_host_delay, 1.0))  # politeness toward the page's host
-        payload = SpooledPayload()
-        try:
-            result = fetcher.fetch(url, raw_sink=payload.write, raw_limit=budget)
-            if result.status is None:
-                continue
-            resource = _write_exchange(warc, "requisite", url, result, payload, warc_date, stored)
-            record.resources.append(resource)
-            budget -= payload.size
-            if result.ok and result.content_type == "text/css" and result.body:
-                css = decode_body(result.body, result.headers.get("content-type"))
-                todo.extend(
-                    u for u in css_requisites(css, result.final_url or url) if u not in seen
-                )
-        finally:
-            payload.close()
+    options = run.options
+
+    def keep(url: str, result: FetchResult, payload: SpooledPayload) -> None:
+        if result.status is None:
+            resource = Resource(url, "requisite", None, None, None, 0, False, None, None)
+        else:
+            resource = _write_exchange(
+                warc, "requisite", url, result, payload, warc_date, run.stored
+            )
+        resource.error_type, resource.error_message = result.error_type, result.error_message
+        record.resources.append(resource)
+
+    skipped = gather_requisites(
+        run.fetcher,
+        run.gate,
+        html_requisites(markup, page_url),
+        RequisiteLimits(
+            options.requisite_max_count,
+            options.requisite_max_depth,
+            options.requisite_budget_bytes,
+        ),
+        deadline,
+        keep,
+        known=[record.url, page_url, *(r.url for r in record.resources)],
+    )
+    record.requisites_skipped = skipped or None
 
 
 def _store(db: Database, record: CaptureRecord) -> None:
     """Write one capture and its resources in one short transaction."""
     row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text")}
     row["truncated"] = int(record.truncated)
+    if record.requisites_skipped:
+        row["requisites_skipped"] = json.dumps(record.requisites_skipped)
     row["tool_version"] = __version__
     with db.atomic():
         capture_id = int(db.table("captures").insert(row).last_pk)  # type: ignore[arg-type]

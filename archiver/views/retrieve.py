@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import webbrowser
 import zlib
@@ -86,6 +87,8 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
         for c in db.table("captures").rows_where("source_id = ?", [source_id], order_by="id desc")
     ]
     local = _local_copy(captures, data_dir)
+    if local is not None:
+        local["requisites"] = _requisites_of(db, local["capture_id"])
     verdict = state.get("verdict") or "unchecked"
     nearest = nearest_copy(db, source_id)
     snapshots = [{**s, "holds": status_holds(s["status"])} for s in copies(db, source_id)]
@@ -138,6 +141,20 @@ def _local_copy(captures: list[dict[str, Any]], data_dir: Path) -> dict[str, Any
         "holds": pick["holds"],
         "capture_id": pick["capture_id"],
     }
+
+
+def _requisites_of(db: Database, capture_id: int) -> dict[str, Any]:
+    """A capture's requisites: how many were stored, failed, and left out by its limits."""
+    row = db.execute(
+        """select c.requisites_skipped,
+             (select count(*) from capture_resources r where r.capture_id = c.id
+              and r.role = 'requisite' and r.error_type is null),
+             (select count(*) from capture_resources r where r.capture_id = c.id
+              and r.role = 'requisite' and r.error_type is not null)
+           from captures c where c.id = ?""",
+        [capture_id],
+    ).fetchone()
+    return {"stored": row[1], "failed": row[2], "skipped": requisites_skipped(row[0])}
 
 
 def _cited_on(db: Database, source_id: int) -> str | None:
@@ -410,7 +427,9 @@ def _export(
     names = {
         r["url"]: name
         for r in resources
-        if r["role"] == "requisite" and (r["status_code"] or 0) < 400
+        # A requisite that got no answer has no record to export.
+        if r["role"] == "requisite" and r["record_offset"] is not None
+        if (r["status_code"] or 0) < 400
         if (name := _file_name(r["url"], r["content_type"] or "", r["payload_sha256"]))
     }
     incomplete: list[str] = []
@@ -445,6 +464,9 @@ def _export(
         )
     if cut:
         notes.append(f"the page decodes to more than {max_bytes} bytes; only those are shown")
+    left_out = _left_out(capture.get("requisites_skipped"))
+    if left_out:
+        notes.append(left_out)
     incomplete[:0] = [f"{page['url']}: {note}" for note in notes]
     provenance = Provenance(
         url=capture["url"],
@@ -463,6 +485,25 @@ def _export(
     index = out_dir / "index.html"
     private.write_bytes(index, inert.markup.encode("utf-8"))
     return Export(index, incomplete, inert.removed)
+
+
+def _left_out(skipped_json: str | None) -> str | None:
+    """What a capture's limits left out of it, as a note ("12 requisite(s) were left out at
+    capture time by its limits (count 10, depth 2)"), or None."""
+    skipped = requisites_skipped(skipped_json)
+    if not skipped:
+        return None
+    total = sum(skipped.values())
+    reasons = ", ".join(f"{reason} {n}" for reason, n in skipped.items())
+    return f"{total} requisite(s) were left out at capture time by its limits ({reasons})"
+
+
+def requisites_skipped(skipped_json: str | None) -> dict[str, int]:
+    """``captures.requisites_skipped`` as a dict (empty when nothing was left out)."""
+    if not skipped_json:
+        return {}
+    loaded = json.loads(skipped_json)
+    return {str(reason): int(count) for reason, count in loaded.items()}
 
 
 def _export_requisite(
