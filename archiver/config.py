@@ -83,6 +83,15 @@ class Settings:
         1_000_000_000, "largest media file downloaded (the best format under it is chosen)"
     )
     media_timeout: float = _setting(600.0, "seconds one page's media download may take")
+    requisite_max_count: int = _setting(
+        200, "most requisites fetched with one page (failed and empty ones count too)"
+    )
+    requisite_max_depth: int = _setting(
+        3, "how deep requisites are followed: page → stylesheet → @import → @import is 3"
+    )
+    capture_deadline: float = _setting(
+        120.0, "seconds one capture may take in all, its page and every requisite"
+    )
     wayback_url: str = _setting(
         "https://web.archive.org", "Wayback Machine: save, status, CDX and playback hang off it"
     )
@@ -235,6 +244,9 @@ _BOUNDS = (
     ("drift_threshold", 0.0, 1.0),
     ("max_capture_bytes", 1024, None),
     ("requisite_budget_bytes", 0, None),
+    ("requisite_max_count", 0, 100_000),
+    ("requisite_max_depth", 1, 20),
+    ("capture_deadline", 0.1, None),
     ("wayback_save_within", 0.0, None),
     ("wayback_lookup_every", 0.0, None),
     ("wayback_poll_wait", 0.0, None),

@@ -435,3 +435,23 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_browser_requests_are_bounded_like_requisites(
+    db: Database, web: TestWeb, options: CaptureOptions
+) -> None:
+    images = "".join(f'<img src="/assets/logo.png?n={n}" width="2">' for n in range(30))
+    web.set_page(
+        "/many",
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>Many pictures</title>
+        </head><body><h1>Thirty pictures</h1><p>A page that asks for more than a capture
+        may fetch for it, each one a request of its own.</p>{images}</body></html>""",
+    )
+    cite(db, [web.url("/many")])
+    summary = capture_sources(db, dataclasses.replace(options, requisite_max_count=10))
+    capture = next(db.table("captures").rows)
+    assert capture["method"] == "browser"
+    assert len(resources(db, "requisite")) == 10
+    assert len(web.requests_to("/assets/logo.png")) == 10  # the rest were never asked for
+    assert json.loads(capture["requisites_skipped"]) == {"count": 20}
+    assert summary.limited == [{"url": web.url("/many"), "skipped": {"count": 20}}]

@@ -46,18 +46,21 @@ class StoredPayloads:
 
 @dataclass
 class Resource:
-    """One stored exchange (the page, a redirect hop, or a requisite) of a capture."""
+    """One exchange (the page, a redirect hop, or a requisite) of a capture; a requisite that
+    got no answer has no WARC record, only its error."""
 
     url: str
-    role: str  # page | redirect | requisite
+    role: str  # page | redirect | requisite | dom | screenshot | pdf | media | …
     status_code: int | None
     content_type: str | None
     payload_sha256: str | None
     bytes: int
     truncated: bool
-    record_id: str
-    record_offset: int
+    record_id: str | None
+    record_offset: int | None
     revisit_of: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
     meta: str | None = None  # JSON: what archiver knows of a made resource (media title, …)
 
 

@@ -31,8 +31,6 @@ def provenance_json(
     browser: str | None,
     viewport: dict[str, int] | None,
     notes: list[str],
-    failed: list[dict[str, Any]],
-    skipped: dict[str, int],
 ) -> str:
     """The provenance of ``record`` (a CaptureRecord with its resources so far) as JSON."""
     versions = dict(software_versions())
@@ -53,7 +51,12 @@ def provenance_json(
             **({"revisit_of": r.revisit_of} if r.revisit_of else {}),
         }
         for r in record.resources
-        if r.role != "redirect"
+        if r.role != "redirect" and r.record_id is not None
+    ]
+    failed = [
+        {"url": r.url, "error": r.error_type, "message": r.error_message}
+        for r in record.resources
+        if r.error_type
     ]
     document = {
         "cited_url": record.url,
@@ -75,7 +78,7 @@ def provenance_json(
         "holds": record.holds,
         "captured": stored,
         "failed": failed,
-        "left_out": skipped,
+        "left_out": record.requisites_skipped or {},
         "notes": notes,
     }
     return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=False)

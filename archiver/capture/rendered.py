@@ -7,10 +7,13 @@ import threading
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..net.fetch import Fetcher, FetchResult
+from ..net.pool import HostGate
 from .browser import Answer, BrowserSession, Rendering, RenderOptions
 from .exchanges import Resource, StoredPayloads, write_exchange, write_hop, write_resource
+from .gather import SKIP_REASONS
 from .warcfile import CaptureWarc, SpooledPayload
 
 # Headers that describe how a body travelled: the browser gets the body decoded, whole.
@@ -26,17 +29,20 @@ def browser_answer(result: FetchResult) -> Answer:
 
 
 class RenderingBudget:
-    """Requests and bytes one rendering may still spend, and what it left out and why: a page
-    that requests without end stops getting answers, and says so."""
+    """Requests and bytes one rendering may still spend, and what it left out and why (the
+    requisites' words, and ``not_get``): a page that requests without end stops getting
+    answers, and says so."""
 
     def __init__(self, requests: int, budget_bytes: int, deadline: float) -> None:
         self.requests = requests
         self.bytes = budget_bytes
         self.deadline = deadline
         self.skipped: Counter[str] = Counter()
-        self.failed: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         self.closed = False  # the rendering is over: late answers are not written
+
+    def left_out(self) -> dict[str, int]:
+        return {r: self.skipped[r] for r in (*SKIP_REASONS, "not_get") if self.skipped[r]}
 
     def take(self) -> bool:
         with self.lock:
@@ -59,6 +65,7 @@ class RenderingBudget:
 def render_into(
     session: BrowserSession,
     fetcher: Fetcher,
+    gate: HostGate,
     warc: CaptureWarc,
     resources: list[Resource],
     first: FetchResult,
@@ -79,29 +86,41 @@ def render_into(
             return None
         if not budget.take():
             return None
+        host = urlsplit(url).hostname or ""
+        if not gate.enter(host, budget.deadline):
+            with budget.lock:
+                budget.skipped["deadline"] += 1
+            return None
         payload = SpooledPayload()
         try:
-            result = fetcher.fetch(
-                url,
-                method=method,
-                headers={k: v for k, v in headers.items() if k in _FORWARDED},
-                max_bytes=max(budget.bytes, 1),
-                raw_sink=payload.write,
-                raw_limit=max(budget.bytes, 1),
-            )
+            try:
+                result = fetcher.fetch(
+                    url,
+                    method=method,
+                    headers={k: v for k, v in headers.items() if k in _FORWARDED},
+                    max_bytes=max(budget.bytes, 1),
+                    raw_sink=payload.write,
+                    raw_limit=max(budget.bytes, 1),
+                    deadline=budget.deadline,
+                )
+            finally:
+                gate.leave(host)
             with budget.lock:
                 if budget.closed:
                     return None
-                if result.status is None:
-                    budget.failed.append(
-                        {"url": url, "error": result.error_type, "message": result.error_message}
+                if result.status is None:  # every attempt a row, answered or not
+                    failed = Resource(url, "requisite", None, None, None, 0, False, None, None)
+                    failed.error_type, failed.error_message = (
+                        result.error_type,
+                        result.error_message,
                     )
+                    resources.append(failed)
                     return None
                 for hop in result.redirects:
                     resources.append(write_hop(warc, hop, warc_date))
-                resources.append(
-                    write_exchange(warc, "requisite", url, result, payload, warc_date, stored)
-                )
+                kept = write_exchange(warc, "requisite", url, result, payload, warc_date, stored)
+                kept.error_type, kept.error_message = result.error_type, result.error_message
+                resources.append(kept)
                 budget.bytes -= payload.size
             return browser_answer(result)
         finally:

@@ -1,11 +1,11 @@
 """``archiver capture``: evidence-grade local copies of cited sources.
 
 Each capture is one WARC file holding the exact HTTP exchanges (every redirect hop, the page,
-its requisites one level deep), written with warcio and recorded in the database with the
-chain-of-custody facts: SHA-256 of every payload and of the file, capture time, resolved IP,
-TLS certificate, tool version. The page's main text and metadata go to the database too, for
-full-text search. Unchanged content is not stored twice: a payload whose SHA-256 equals the
-last capture's becomes a WARC revisit record.
+its requisites within their limits: archiver/capture/gather.py), written with warcio and
+recorded in the database with the chain-of-custody facts: SHA-256 of every payload and of the
+file, capture time, resolved IP, TLS certificate, tool version. The page's main text and
+metadata go to the database too, for full-text search. Unchanged content is not stored twice:
+a payload whose SHA-256 equals the last capture's becomes a WARC revisit record.
 
 Files live under ``data_dir/YYYY/MM/DD/``; the database holds paths relative to ``data_dir``,
 so the folder can be moved.
@@ -32,7 +32,7 @@ from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
 from ..net.fetch import Fetcher, FetchLimits, FetchResult
 from ..net.outage import Outage
-from ..net.pool import Attempt, run_pool
+from ..net.pool import Attempt, HostGate, run_pool
 from ..pagetext import Page, decode_body, page_metadata
 from ..store import scoped_sources, stamp
 from ..version import __version__
@@ -45,10 +45,11 @@ from .exchanges import (
     write_hop,
     write_resource,
 )
+from .gather import SKIP_REASONS, RequisiteLimits, gather_requisites
 from .media import fetch_media, has_media
 from .provenance import provenance_json
 from .rendered import RenderingBudget, render_into
-from .requisites import css_requisites, html_requisites
+from .requisites import html_requisites
 from .warcfile import CaptureWarc, SpooledPayload, open_capture_warc
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -63,6 +64,9 @@ class CaptureOptions:
     max_capture_bytes: int = DEFAULTS.max_capture_bytes
     requisites: bool = DEFAULTS.requisites
     requisite_budget_bytes: int = DEFAULTS.requisite_budget_bytes
+    requisite_max_count: int = DEFAULTS.requisite_max_count
+    requisite_max_depth: int = DEFAULTS.requisite_max_depth
+    capture_deadline: float = DEFAULTS.capture_deadline
     concurrency: int = DEFAULTS.concurrency
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
@@ -85,6 +89,9 @@ def capture_options(settings: Settings) -> CaptureOptions:
         max_capture_bytes=settings.max_capture_bytes,
         requisites=settings.requisites,
         requisite_budget_bytes=settings.requisite_budget_bytes,
+        requisite_max_count=settings.requisite_max_count,
+        requisite_max_depth=settings.requisite_max_depth,
+        capture_deadline=settings.capture_deadline,
         concurrency=settings.concurrency,
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
@@ -136,27 +143,10 @@ class CaptureRecord:
     canonical_url: str | None = None
     author: str | None = None
     text: str | None = None
+    requisites_skipped: dict[str, int] | None = None  # left out by the limits, by reason
     method: str = "http"  # http | browser
     provenance: str | None = None  # JSON; also in the WARC as a resource
     resources: list[Resource] = field(default_factory=list)
-
-
-# A rendering answers at most this many of the page's requests: a page that keeps asking (an
-# endless feed, a polling script) is recorded as it stands then.
-BROWSER_MAX_REQUESTS = 500
-
-
-@dataclass
-class _Tools:
-    """What every capture of a run shares."""
-
-    fetcher: Fetcher
-    stored: StoredPayloads
-    options: CaptureOptions
-    clock: Clock
-    browser: BrowserSession | None = None
-    # Media downloads read for minutes, not seconds: a fetcher of their own with media_timeout.
-    media_fetcher: Fetcher | None = None
 
 
 @dataclass
@@ -172,6 +162,12 @@ class CaptureSummary:
     failures: list[dict[str, Any]] = field(default_factory=list)
     network_down: bool = False
     interrupted: bool = False
+    # Requisites of every capture: stored, failed (no answer, or the body broke off) and
+    # left out by the limits, by reason; ``limited``: the captures that left some out.
+    requisites: dict[str, Any] = field(
+        default_factory=lambda: {"stored": 0, "failed": 0, "skipped": {}}
+    )
+    limited: list[dict[str, Any]] = field(default_factory=list)
     method: str = "http"  # how pages were captured: browser when Chromium ran, else http
     browser: str | None = None  # the Chromium binary used
     notes: list[str] = field(default_factory=list)  # said once per run (no browser, …)
@@ -179,6 +175,19 @@ class CaptureSummary:
     @property
     def done(self) -> int:
         return self.captured + self.revisits + self.failed
+
+    def count_requisites(self, record: CaptureRecord) -> None:
+        """Add one capture's requisites to the totals."""
+        for resource in record.resources:
+            if resource.role == "requisite":
+                self.requisites["failed" if resource.error_type else "stored"] += 1
+        if record.requisites_skipped:
+            totals = self.requisites["skipped"]
+            for reason, count in record.requisites_skipped.items():
+                totals[reason] = totals.get(reason, 0) + count
+            # In the order of the reasons, whichever capture named one first.
+            self.requisites["skipped"] = {r: totals[r] for r in SKIP_REASONS if r in totals}
+            self.limited.append({"url": record.url, "skipped": record.requisites_skipped})
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,16 +214,22 @@ def capture_sources(
     if not jobs:
         summary.message = "nothing to capture: every source has a current capture"
         return summary
-    tools = _Tools(Fetcher(options.limits), StoredPayloads(db), options, clock)
-    tools.browser = _start_browser(options, summary)
-    if options.media != "off":
-        tools.media_fetcher = Fetcher(
-            dataclasses.replace(options.limits, timeout=options.media_timeout)
-        )
+    run = _Run(
+        Fetcher(options.limits),
+        HostGate(options.per_host_concurrency, options.per_host_delay),
+        options,
+        StoredPayloads(db),
+        clock,
+        _start_browser(options, summary),
+        # Media downloads read for minutes, not seconds: a fetcher of their own.
+        Fetcher(dataclasses.replace(options.limits, timeout=options.media_timeout))
+        if options.media != "off"
+        else None,
+    )
     outage = Outage()
 
     def attempt(job: _Job) -> Attempt[CaptureRecord]:
-        return Attempt(_capture_one(tools, job))
+        return Attempt(_capture_one(run, job))
 
     def failed(job: _Job, exc: Exception) -> CaptureRecord:
         # OSError: disk full, permissions; anything else is a bug in one capture.
@@ -231,6 +246,7 @@ def capture_sources(
     def store(record: CaptureRecord) -> None:
         _store(db, record)
         summary.bytes += record.bytes
+        summary.count_requisites(record)
         outage.record(urlsplit(record.url).netloc, record.error_type)
         if record.status == "failed":
             summary.failed += 1
@@ -258,11 +274,11 @@ def capture_sources(
             name="archiver-capture",
         )
     finally:
-        tools.fetcher.close()
-        if tools.media_fetcher is not None:
-            tools.media_fetcher.close()
-        if tools.browser is not None:
-            tools.browser.close()
+        run.fetcher.close()
+        if run.media_fetcher is not None:
+            run.media_fetcher.close()
+        if run.browser is not None:
+            run.browser.close()
     summary.interrupted = stop is not None and stop.is_set() and summary.done < len(jobs)
     if outage.down():
         summary.network_down = True
@@ -313,17 +329,42 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
     return jobs
 
 
-def _capture_one(tools: _Tools, job: _Job) -> CaptureRecord:
-    """Fetch one page into a new WARC file, then render it in the browser (which fetches what
-    it needs) or fetch its requisites; write its provenance last."""
-    options, fetcher, stored = tools.options, tools.fetcher, tools.stored
-    started = tools.clock.now()
-    deadline = time.monotonic() + options.browser_timeout + 60
+@dataclass(frozen=True)
+class _Run:
+    """What every capture of one run shares."""
+
+    fetcher: Fetcher
+    gate: HostGate  # every request of every worker, to any host, passes it
+    options: CaptureOptions
+    stored: StoredPayloads
+    clock: Clock
+    browser: BrowserSession | None = None
+    media_fetcher: Fetcher | None = None
+
+
+def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
+    """Fetch one page (and its requisites) into a new WARC file, all within the deadline."""
+    options, stored = run.options, run.stored
+    deadline = time.monotonic() + options.capture_deadline
+    started = run.clock.now()
     date = warc_date(started)
     record = CaptureRecord(job.source_id, job.url, stamp(started), "captured")
     payload = SpooledPayload()
+    host = urlsplit(job.url).hostname or ""
     try:
-        result = fetcher.fetch(job.url, raw_sink=payload.write, raw_limit=options.max_capture_bytes)
+        if not run.gate.enter(host, deadline):
+            record.status, record.error_type = "failed", "timeout"
+            record.error_message = f"{host} was busy until the capture's deadline"
+            return record
+        try:
+            result = run.fetcher.fetch(
+                job.url,
+                raw_sink=payload.write,
+                raw_limit=options.max_capture_bytes,
+                deadline=deadline,
+            )
+        finally:
+            run.gate.leave(host)
         if result.status is None:
             record.status = "failed"
             record.error_type, record.error_message = result.error_type, result.error_message
@@ -344,15 +385,14 @@ def _capture_one(tools: _Tools, job: _Job) -> CaptureRecord:
             if page.revisit_of is not None:
                 record.status = "revisit"
             notes: list[str] = []
-            budget = RenderingBudget(BROWSER_MAX_REQUESTS, options.requisite_budget_bytes, deadline)
-            if tools.browser is not None and _renders(result):
-                markup = _capture_in_browser(tools, warc, record, result, date, budget, notes)
+            if run.browser is not None and _renders(result):
+                markup = _capture_in_browser(run, warc, record, result, date, deadline, notes)
             if record.method == "http" and options.requisites and markup is not None:
-                _capture_requisites(fetcher, warc, record, options, date, markup, stored)
+                _capture_requisites(run, warc, record, date, markup, deadline)
             page_url = record.final_url or job.url
-            if tools.media_fetcher is not None and has_media(page_url, markup):
-                _capture_media(tools, warc, record, page_url, date, notes)
-            _write_provenance(warc, record, tools, date, budget, notes)
+            if run.media_fetcher is not None and has_media(page_url, markup):
+                _capture_media(run, warc, record, page_url, date, notes)
+            _write_provenance(warc, record, run, date, notes)
             record.warc_sha256 = warc.close()
         record.warc_path = relative.as_posix()
         return record
@@ -394,42 +434,42 @@ def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayloa
 
 
 def _capture_requisites(
-    fetcher: Fetcher,
+    run: _Run,
     warc: CaptureWarc,
     record: CaptureRecord,
-    options: CaptureOptions,
     warc_date: str,
     markup: str,
-    stored: StoredPayloads,
+    deadline: float,
 ) -> None:
-    """Images, stylesheets (and what they reference), scripts and posters, within the budget."""
+    """Images, stylesheets (and what they reference), scripts and posters, within the limits;
+    every attempt becomes a resource, those that got no answer with their error only."""
     page_url = record.final_url or record.url
-    todo = html_requisites(markup, page_url)
-    budget = options.requisite_budget_bytes
-    seen: set[str] = set()
-    page_host = urlsplit(page_url).netloc
-    while todo and budget > 0:
-        url = todo.pop(0)
-        if url in seen:
-            continue
-        seen.add(url)
-        if urlsplit(url).netloc == page_host and options.per_host_delay:
-            time.sleep(min(options.per_host_delay, 1.0))  # politeness toward the page's host
-        payload = SpooledPayload()
-        try:
-            result = fetcher.fetch(url, raw_sink=payload.write, raw_limit=budget)
-            if result.status is None:
-                continue
-            resource = write_exchange(warc, "requisite", url, result, payload, warc_date, stored)
-            record.resources.append(resource)
-            budget -= payload.size
-            if result.ok and result.content_type == "text/css" and result.body:
-                css = decode_body(result.body, result.headers.get("content-type"))
-                todo.extend(
-                    u for u in css_requisites(css, result.final_url or url) if u not in seen
-                )
-        finally:
-            payload.close()
+    options = run.options
+
+    def keep(url: str, result: FetchResult, payload: SpooledPayload) -> None:
+        if result.status is None:
+            resource = Resource(url, "requisite", None, None, None, 0, False, None, None)
+        else:
+            resource = write_exchange(
+                warc, "requisite", url, result, payload, warc_date, run.stored
+            )
+        resource.error_type, resource.error_message = result.error_type, result.error_message
+        record.resources.append(resource)
+
+    skipped = gather_requisites(
+        run.fetcher,
+        run.gate,
+        html_requisites(markup, page_url),
+        RequisiteLimits(
+            options.requisite_max_count,
+            options.requisite_max_depth,
+            options.requisite_budget_bytes,
+        ),
+        deadline,
+        keep,
+        known=[record.url, page_url, *(r.url for r in record.resources)],
+    )
+    record.requisites_skipped = skipped or None
 
 
 def _renders(result: FetchResult) -> bool:
@@ -439,40 +479,45 @@ def _renders(result: FetchResult) -> bool:
 
 
 def _capture_in_browser(
-    tools: _Tools,
+    run: _Run,
     warc: CaptureWarc,
     record: CaptureRecord,
     result: FetchResult,
     date: str,
-    budget: RenderingBudget,
+    deadline: float,
     notes: list[str],
 ) -> str | None:
     """Render the page and let its rendering speak for it: the rendered text feeds search,
     drift and the soft-404 and login-wall rules. Returns the rendered DOM, or the page's own
     markup when the rendering failed: the HTTP capture then stands (its requisites fetched as
-    usual), and the notes say why."""
-    assert tools.browser is not None
-    options = tools.options
+    usual), and the notes say why. The browser's requests are the page's requisites: the
+    same count, budget, deadline and per-host gate bound them."""
+    assert run.browser is not None
+    options = run.options
     render_options = RenderOptions(
         options.browser_timeout, options.screenshot, options.pdf, options.limits.user_agent
     )
+    budget = RenderingBudget(options.requisite_max_count, options.requisite_budget_bytes, deadline)
     try:
         rendering = render_into(
-            tools.browser,
-            tools.fetcher,
+            run.browser,
+            run.fetcher,
+            run.gate,
             warc,
             record.resources,
             result,
             render_options,
             date,
-            tools.stored,
+            run.stored,
             budget,
         )
     except Exception as exc:  # the browser crashed or hung: the HTTP capture still stands
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         notes.append(f"the browser could not render the page ({first}); captured over HTTP")
+        record.resources[:] = [r for r in record.resources if r.role in ("page", "redirect")]
         return decode_body(result.body, result.headers.get("content-type"))
     record.method = "browser"
+    record.requisites_skipped = budget.left_out() or None
     notes.extend(rendering.notes)
     page = Page(rendering.dom)
     meta = page_metadata(page, rendering.final_url, result.headers.get("content-language"))
@@ -489,7 +534,7 @@ def _capture_in_browser(
 
 
 def _capture_media(
-    tools: _Tools,
+    run: _Run,
     warc: CaptureWarc,
     record: CaptureRecord,
     page_url: str,
@@ -498,11 +543,11 @@ def _capture_media(
 ) -> None:
     """The page's video or audio, subtitles and info JSON, as resources of this capture; their
     words (title, description, subtitles) become searchable with the page's."""
-    assert tools.media_fetcher is not None
-    options = tools.options
+    assert run.media_fetcher is not None
+    options = run.options
     media = fetch_media(
         page_url,
-        tools.media_fetcher,
+        run.media_fetcher,
         max_bytes=options.media_max_bytes,
         deadline=time.monotonic() + options.media_timeout,
     )
@@ -563,23 +608,16 @@ def _store_file(
 
 
 def _write_provenance(
-    warc: CaptureWarc,
-    record: CaptureRecord,
-    tools: _Tools,
-    date: str,
-    budget: RenderingBudget,
-    notes: list[str],
+    warc: CaptureWarc, record: CaptureRecord, run: _Run, date: str, notes: list[str]
 ) -> None:
-    browser = tools.browser
+    browser = run.browser
     document = provenance_json(
         record,
         method=record.method,
-        user_agent=tools.options.limits.user_agent,
+        user_agent=run.options.limits.user_agent,
         browser=browser.version if browser is not None and record.method == "browser" else None,
         viewport=VIEWPORT if record.method == "browser" else None,
         notes=notes,
-        failed=budget.failed,
-        skipped=dict(budget.skipped),
     )
     record.provenance = document
     payload = SpooledPayload.of(document.encode("utf-8"))
@@ -602,6 +640,8 @@ def _store(db: Database, record: CaptureRecord) -> None:
     """Write one capture and its resources in one short transaction."""
     row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text")}
     row["truncated"] = int(record.truncated)
+    if record.requisites_skipped:
+        row["requisites_skipped"] = json.dumps(record.requisites_skipped)
     row["tool_version"] = __version__
     with db.atomic():
         capture_id = int(db.table("captures").insert(row).last_pk)  # type: ignore[arg-type]

@@ -90,6 +90,7 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
     local = _local_copy(captures, data_dir)
     if local is not None:
         local.update(made_of(db, local["capture_id"], data_dir))
+        local["requisites"] = _requisites_of(db, local["capture_id"])
     verdict = state.get("verdict") or "unchecked"
     nearest = nearest_copy(db, source_id)
     snapshots = [{**s, "holds": status_holds(s["status"])} for s in copies(db, source_id)]
@@ -179,6 +180,20 @@ def _local_copy(captures: list[dict[str, Any]], data_dir: Path) -> dict[str, Any
         "holds": pick["holds"],
         "capture_id": pick["capture_id"],
     }
+
+
+def _requisites_of(db: Database, capture_id: int) -> dict[str, Any]:
+    """A capture's requisites: how many were stored, failed, and left out by its limits."""
+    row = db.execute(
+        """select c.requisites_skipped,
+             (select count(*) from capture_resources r where r.capture_id = c.id
+              and r.role = 'requisite' and r.error_type is null),
+             (select count(*) from capture_resources r where r.capture_id = c.id
+              and r.role = 'requisite' and r.error_type is not null)
+           from captures c where c.id = ?""",
+        [capture_id],
+    ).fetchone()
+    return {"stored": row[1], "failed": row[2], "skipped": requisites_skipped(row[0])}
 
 
 def _cited_on(db: Database, source_id: int) -> str | None:
@@ -455,7 +470,9 @@ def _export(
         r["url"]: name
         for role in ("requisite", "media")
         for r in resources
-        if r["role"] == role and (r["status_code"] or 0) < 400
+        # A requisite that got no answer has no record to export.
+        if r["role"] == role and r["record_offset"] is not None
+        if (r["status_code"] or 0) < 400
         if (name := _file_name(r["url"], r["content_type"] or "", r["payload_sha256"]))
     }
     incomplete: list[str] = []
@@ -513,6 +530,9 @@ def _export(
         )
     if cut:
         notes.append(f"the page decodes to more than {max_bytes} bytes; only those are shown")
+    left_out = _left_out(capture.get("requisites_skipped"))
+    if left_out:
+        notes.append(left_out)
     incomplete[:0] = [f"{page['url']}: {note}" for note in notes]
     provenance = Provenance(
         url=capture["url"],
@@ -575,6 +595,25 @@ def _export_made(
 def _safe_name(text: str) -> str:
     """A language tag as part of a file name: letters, digits and dashes only."""
     return "".join(ch for ch in text[:20] if ch.isascii() and (ch.isalnum() or ch == "-")) or "und"
+
+
+def _left_out(skipped_json: str | None) -> str | None:
+    """What a capture's limits left out of it, as a note ("12 requisite(s) were left out at
+    capture time by its limits (count 10, depth 2)"), or None."""
+    skipped = requisites_skipped(skipped_json)
+    if not skipped:
+        return None
+    total = sum(skipped.values())
+    reasons = ", ".join(f"{reason} {n}" for reason, n in skipped.items())
+    return f"{total} requisite(s) were left out at capture time by its limits ({reasons})"
+
+
+def requisites_skipped(skipped_json: str | None) -> dict[str, int]:
+    """``captures.requisites_skipped`` as a dict (empty when nothing was left out)."""
+    if not skipped_json:
+        return {}
+    loaded = json.loads(skipped_json)
+    return {str(reason): int(count) for reason, count in loaded.items()}
 
 
 def _export_requisite(
