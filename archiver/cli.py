@@ -320,8 +320,11 @@ def _print_capture(summary: Any, settings: Settings) -> None:
     click.echo(
         f"Captured {summary.captured} new, {summary.revisits} unchanged (revisit records), "
         f"{summary.failed} failed, of {summary.selected} selected; "
-        f"{summary.bytes / 1e6:.1f} MB fetched into {settings.data_dir}."
+        f"{summary.bytes / 1e6:.1f} MB fetched into {settings.data_dir}"
+        + (f", in Chromium ({summary.browser})." if summary.method == "browser" else ".")
     )
+    for note in summary.notes:
+        click.echo(f"  {note}")
     if summary.message:
         click.echo(f"  {summary.message}")
     requisites = summary.requisites
@@ -435,6 +438,18 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
                 f"  local copy: {_cell(local['path'])} (captured {local['captured_at']}, "
                 f"holds {local['holds']}, sha256 {local['sha256']})"
             )
+            click.echo(f"  captured with: {local['method']}")
+            for role in ("screenshot", "pdf", "dom"):
+                if local[role]:
+                    made = local[role]
+                    click.echo(f"  {role}: {made['bytes']} bytes, sha256 {made['sha256']}")
+            for media in local["media"]:
+                click.echo(
+                    f"  media: {_cell(media['url'])} ({_cell(media['title'] or 'untitled')}, "
+                    f"{media['bytes']} bytes, sha256 {media['sha256']})"
+                )
+            for note in (local["provenance"] or {}).get("notes") or []:
+                click.echo(f"  note: {_cell(note)}")
             click.echo(f"    requisites: {_requisite_counts(local['requisites'])}")
         else:
             click.echo("  local copy: none yet (archiver capture)")
@@ -475,6 +490,7 @@ def export(context: Context, ref: str, directory: Path, report_id: str | None) -
             context.settings.data_dir,
             target,
             max_bytes=context.settings.max_capture_bytes,
+            media_max_bytes=context.settings.media_max_bytes,
         )
         click.echo(f"Wrote {exported.index}")
         for note in exported.incomplete:

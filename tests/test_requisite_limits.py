@@ -45,6 +45,7 @@ def options(tmp_path: Path) -> CaptureOptions:
         limits=FetchLimits(timeout=5.0, allow_private_networks=True),
         max_capture_bytes=200_000,
         per_host_delay=0.0,
+        browser="off",  # the HTTP requisite walk; the browser's requests: test_browser_capture
     )
 
 

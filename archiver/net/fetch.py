@@ -288,6 +288,7 @@ class Fetcher(PreResolving):
         max_bytes: int | None = None,
         raw_sink: Callable[[bytes], None] | None = None,
         raw_limit: int = 0,
+        data: bytes | None = None,
         deadline: float | None = None,
     ) -> FetchResult:
         """Fetch ``url``, following redirects by hand so each hop passes the address guard.
@@ -295,6 +296,7 @@ class Fetcher(PreResolving):
         max_bytes: how much decoded body to keep in ``body`` (default: the limits').
         raw_sink: receives the final response's payload as transferred (still content-encoded),
         up to ``raw_limit`` bytes, so a capture can store it without holding it in memory.
+        data: a request body (the media downloader's API calls), sent again on each hop.
         deadline: a ``time.monotonic()`` moment the whole fetch (DNS and connect included)
         ends by, if sooner than ``timeout`` from now: a capture's own deadline.
         """
@@ -324,6 +326,7 @@ class Fetcher(PreResolving):
                     method,
                     current,
                     headers=headers,
+                    data=data,
                     allow_redirects=False,
                     stream=True,
                     timeout=(min(allowed, 10.0), allowed),

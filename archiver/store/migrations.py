@@ -658,3 +658,16 @@ def m012_requisite_limits(db: Database) -> None:
     db.execute("alter table capture_resources add column error_type text")
     db.execute("alter table capture_resources add column error_message text")
     db.execute("alter table captures add column requisites_skipped text")
+
+
+@migrations()
+def m013_browser_captures(db: Database) -> None:
+    """Browser captures: how each capture was made (``http`` or ``browser``) and its
+    provenance record (JSON, also in its WARC); what archiver knows of a resource it made
+    (``capture_resources.meta``: a media file's title and duration, …)."""
+    db.execute(
+        "alter table captures add column method text not null default 'http' "
+        "check (method in ('http', 'browser'))"
+    )
+    db.execute("alter table captures add column provenance text")
+    db.execute("alter table capture_resources add column meta text")
