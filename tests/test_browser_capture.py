@@ -80,6 +80,14 @@ day of the rally, before the police dispersed it.</p>
 SUBTITLES = "WEBVTT\n\n1\n00:00:01.000 --> 00:00:03.000\nThe police detained twelve protesters\n"
 
 
+# The CLI on the local test web, with the browser (run_cli turns it off otherwise).
+BROWSER_ENV = {
+    "ARCHIVER_ALLOW_PRIVATE_NETWORKS": "1",
+    "ARCHIVER_PER_HOST_DELAY": "0",
+    "ARCHIVER_BROWSER": "auto",
+}
+
+
 @pytest.fixture
 def options(tmp_path: Path) -> CaptureOptions:
     return CaptureOptions(
@@ -343,11 +351,7 @@ def test_without_a_browser_capture_works_and_says_how_to_get_one(
 ) -> None:
     web.set_page("/app", SCRIPTED)
     write(tmp_path / "r.csv", f"footnote,url\n1,{web.url('/app')}\n2,{web.url('/article/x')}\n")
-    env = {
-        "ARCHIVER_ALLOW_PRIVATE_NETWORKS": "1",
-        "ARCHIVER_PER_HOST_DELAY": "0",
-        "ARCHIVER_BROWSER": "auto",
-    }
+    env = BROWSER_ENV
     assert run_cli("import", "r.csv", "--report", "r").exit_code == 0
     result = run_cli("capture", env=env)
     assert result.exit_code == 0, result.output
@@ -361,11 +365,7 @@ def test_without_a_browser_capture_works_and_says_how_to_get_one(
 def test_cli_get_shows_a_browser_capture(run_cli: Run, tmp_path: Path, web: TestWeb) -> None:
     web.set_page("/app", SCRIPTED)
     write(tmp_path / "r.csv", f"footnote,url\n1,{web.url('/app')}\n")
-    env = {
-        "ARCHIVER_ALLOW_PRIVATE_NETWORKS": "1",
-        "ARCHIVER_PER_HOST_DELAY": "0",
-        "ARCHIVER_BROWSER": "auto",
-    }
+    env = BROWSER_ENV
     assert run_cli("import", "r.csv", "--report", "r").exit_code == 0
     captured = run_cli("capture", env=env)
     assert "in Chromium" in captured.output, captured.output

@@ -488,35 +488,29 @@ def _export(
         ):
             continue  # written already, or the browser's partial fetch of a media file
         exported.add(name)
-        if resource["role"] == "media":
-            media_budget -= _export_requisite(
-                db,
-                data_dir,
-                capture["warc_path"],
-                resource,
-                files / name,
-                names,
-                max(media_budget, 0),
-                incomplete,
-            )
-            continue
-        if budget <= 0:
+        # The media file has a budget of its own (media_max_bytes): it is the evidence.
+        media = resource["role"] == "media"
+        if budget <= 0 and not media:
             incomplete.append(
                 f"{resource['url']} was not exported: the requisites' budget "
                 f"({max_bytes} bytes decoded) was spent"
             )
             del names[resource["url"]]
             continue
-        budget -= _export_requisite(
+        spent = _export_requisite(
             db,
             data_dir,
             capture["warc_path"],
             resource,
             files / name,
             names,
-            budget,
+            max(media_budget if media else budget, 0),
             incomplete,
         )
+        if media:
+            media_budget -= spent
+        else:
+            budget -= spent
     beside = _export_made(db, data_dir, capture["warc_path"], resources, files, names, max_bytes)
     page = next(r for r in resources if r["role"] == "page")
     rendered = next((r for r in resources if r["role"] == "dom"), None)
