@@ -21,6 +21,8 @@ from testweb import TestWeb, _changing_html
 from wayback_standin import WaybackStandin
 
 from archiver.cli import cli
+from archiver.store import open_db
+from archiver.views.changes import source_states
 
 CITED_ON = "2018-04-03"
 # Footnote → the test-web page it cites.
@@ -216,3 +218,12 @@ def test_a_copy_from_before_the_citation_turns_later_when_the_citation_date_move
     assert reason() == "the nearest copy after the citation date, 2016-06-01"
     import_with("")
     assert reason() == f"the nearest copy from before the citation date, {CITED_ON}"
+
+
+def test_a_captured_block_page_or_not_found_page_is_no_archived_copy(built: Built) -> None:
+    db = open_db(built.root / "archive.sqlite")
+    ids = {r["url"]: r["id"] for r in db.query("select id, url from sources")}
+    states = source_states(db)
+    archived = {n: states[ids[built.web.url(path)]]["archived"] for n, path in PAGES.items()}
+    # Footnotes 4 and 5 were captured too, but as a block page and a soft 404.
+    assert archived == {1: True, 2: True, 3: True, 4: False, 5: False}
