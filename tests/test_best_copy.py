@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +227,23 @@ def test_a_captured_block_page_or_not_found_page_is_no_archived_copy(built: Buil
     archived = {n: states[ids[built.web.url(path)]]["archived"] for n, path in PAGES.items()}
     # Footnotes 4 and 5 were captured too, but as a block page and a soft 404.
     assert archived == {1: True, 2: True, 3: True, 4: False, 5: False}
+
+
+def test_a_copy_of_a_sites_not_found_template_is_no_copy(
+    run_cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checker tells a catch-all site's "not found" template by probing a missing path;
+    the capture of that page holds no content either."""
+    for name, value in (("ALLOW_PRIVATE_NETWORKS", "1"), ("PER_HOST_DELAY", "0")):
+        monkeypatch.setenv(f"ARCHIVER_{name}", value)
+    monkeypatch.setenv("ARCHIVER_REQUISITES", "0")
+    with TestWeb(host="127.0.0.3", catch_all_soft404=True) as site:
+        url = site.url("/news/2018/deleted-story")
+        write(tmp_path / "c.csv", f"report,report_date,footnote,url\nr,{CITED_ON},1,{url}\n")
+        for command in (("import", "c.csv"), ("check",), ("capture",)):
+            assert run_cli(*command).exit_code == 0
+        found = json.loads(run_cli("get", url, "--json").stdout)
+    assert (found["verdict"], found["reason"]) == ("soft_404", "same_as_missing_page")
+    assert found["local"]["holds"] == "not_found" and found["best_copy"] is None
+    [row] = json.loads(run_cli("status", "--format", "json").stdout)
+    assert row["best_copy"] is None and row["local_content_at"] is None

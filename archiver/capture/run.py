@@ -114,6 +114,9 @@ class _Job:
     source_id: int
     url: str
     host: str
+    # The checker found this page to be its site's "not found" template (a soft 404 only a
+    # probe of a missing path tells): a copy of it holds no content either.
+    site_template: bool = False
 
 
 @dataclass
@@ -250,7 +253,12 @@ def capture_sources(
             error_message=(str(exc) if storage else repr(exc))[:300],
         )
 
+    site_templates = {job.source_id for job in jobs if job.site_template}
+
     def store(record: CaptureRecord) -> None:
+        if record.holds == "content" and record.source_id in site_templates:
+            # The checker's rule that needs a probe of the site, which a capture does not make.
+            record.holds, record.holds_reason = "not_found", "same_as_missing_page"
         if record.text:
             # The checker's drift rule, against the same citation-time text: a copy whose
             # text moved away is offered only when no other copy holds the cited content.
@@ -325,6 +333,7 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
     rows = scoped_sources(
         db,
         """s.id, s.url, s.host, st.content_hash as checked_hash,
+           st.verdict = 'soft_404' and st.reason = 'same_as_missing_page' as site_template,
            (select c.content_hash from captures c
             where c.source_id = s.id and c.status != 'failed'
             order by c.id desc limit 1) as captured_hash,
@@ -338,7 +347,7 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
         # The checker saw different content than the last capture holds: capture again.
         changed = row["checked_hash"] is not None and row["checked_hash"] != row["captured_hash"]
         if force or not row["captured"] or changed:
-            jobs.append(_Job(row["id"], row["url"], row["host"] or ""))
+            jobs.append(_Job(row["id"], row["url"], row["host"] or "", bool(row["site_template"])))
     return jobs
 
 
