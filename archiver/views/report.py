@@ -79,13 +79,14 @@ REPORT_COLUMNS: tuple[tuple[str, str | SQLObject], ...] = (
     ),
     ("local_captured_at", _LOCAL),
     ("use_instead", _USE_INSTEAD),
-    ("best_copy", BEST_COPY),
     ("context", "c.context"),
+    ("best_copy", BEST_COPY),
 )
-# The rows as plain values: the best copy as SQLite's json_object writes it, read back.
+# The rows as plain values: the best copy as its columns, folded into a dict as it is read.
+_ROW_KEYS = [name for name, expr in REPORT_COLUMNS if isinstance(expr, str)]
 _ROW_SELECT = ", ".join(
-    f"{expr.compact() if isinstance(expr, SQLObject) else expr} as {name}"
-    for name, expr in REPORT_COLUMNS
+    [expr for _, expr in REPORT_COLUMNS if isinstance(expr, str)]
+    + [expr for _, expr in BEST_COPY_CSV]
 )
 # Dead, blocked and drifted first, then in footnote order.
 _BY_URGENCY = f"{_URGENCY}, c.footnote, c.position"
@@ -136,7 +137,7 @@ def ordered_rows(
         sql, params = citation_query(
             db, _ROW_SELECT, rid, order_by=_BY_URGENCY, select_params=folder
         )
-        yield from with_best_copy(stream_rows(db, sql, params))
+        yield from with_best_copy(_ROW_KEYS, stream_tuples(db, sql, params))
 
 
 def _ordered_json(db: Database, report_id: str | None, data_dir: Path) -> Iterator[str]:

@@ -70,7 +70,8 @@ CITATION_COLUMNS: tuple[tuple[str, str], ...] = (
     # a "not found" or a truncated body): the one a reader can be given.
     ("local_content_at", "m.local_content_at"),
 )
-# A JSON row holds the best copy as an object; CSV as columns, a table as a word.
+# A JSON row holds the best copy as an object (the last key); CSV as columns, a table as a
+# word.
 JSON_COLUMNS = (*CITATION_COLUMNS, ("best_copy", BEST_COPY.compact()))
 CSV_COLUMNS = (*CITATION_COLUMNS, *BEST_COPY_CSV)
 _TABLE_ONLY = {"best_copy": BEST_COPY_SHORT}
@@ -101,11 +102,9 @@ def citation_rows(
     source's verdict, its Wayback Machine copies, its newest local capture and its best copy
     (local copies are in ``data_dir``); read as they are used, so a million rows take no
     more memory than one."""
-    select = ", ".join(f"{expr} as {name}" for name, expr in JSON_COLUMNS)
-    folder = [folder_param(data_dir)]
-    return with_best_copy(
-        stream_rows(db, *citation_query(db, select, report_id, select_params=folder))
-    )
+    select = ", ".join(expr for _, expr in CSV_COLUMNS)
+    sql, params = citation_query(db, select, report_id, select_params=[folder_param(data_dir)])
+    return with_best_copy([name for name, _ in CITATION_COLUMNS], stream_tuples(db, sql, params))
 
 
 def citation_rows_json(
