@@ -62,6 +62,12 @@ class Settings:
     capture_timeout: float = _setting(
         60.0, "seconds one capture fetch may take at least (it reads whole pages, not a peek)"
     )
+    max_parse_bytes: int = _setting(
+        5_000_000, "most bytes of a page's markup read for its text and metadata; the rest is not"
+    )
+    parse_timeout: float = _setting(
+        20.0, "seconds reading one page's text and metadata may take before it is given up"
+    )
     requisites: bool = _setting(True, "capture images, stylesheets, scripts a page needs")
     requisite_budget_bytes: int = _setting(
         10_000_000, "most bytes of requisites captured with one page"
@@ -223,6 +229,8 @@ _BOUNDS = (
     ("wayback_poll_wait", 0.0, None),
     ("wayback_poll_interval", 0.1, None),
     ("capture_timeout", 0.1, None),
+    ("max_parse_bytes", 1024, None),
+    ("parse_timeout", 0.1, None),
     # The Archive's documented limits are about 12 saves and 30 lookups a minute.
     ("wayback_saves_per_minute", 0.1, 12.0),
     ("wayback_lookups_per_minute", 0.1, 30.0),

@@ -29,10 +29,12 @@ from sqlite_utils import Database
 from ..check.verdicts import classify, copy_holds
 from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
+from ..errors import ParseTimeout
 from ..net.fetch import Fetcher, FetchLimits, FetchResult
 from ..net.outage import Outage
 from ..net.pool import Attempt, run_pool
 from ..pagetext import Page, decode_body, page_metadata
+from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
 from ..version import __version__
 from .requisites import css_requisites, html_requisites
@@ -50,6 +52,7 @@ class CaptureOptions:
     max_capture_bytes: int = DEFAULTS.max_capture_bytes
     requisites: bool = DEFAULTS.requisites
     requisite_budget_bytes: int = DEFAULTS.requisite_budget_bytes
+    parse: ParseLimits = field(default_factory=ParseLimits)
     concurrency: int = DEFAULTS.concurrency
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
@@ -64,6 +67,7 @@ def capture_options(settings: Settings) -> CaptureOptions:
         max_capture_bytes=settings.max_capture_bytes,
         requisites=settings.requisites,
         requisite_budget_bytes=settings.requisite_budget_bytes,
+        parse=ParseLimits.from_settings(settings),
         concurrency=settings.concurrency,
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
@@ -152,6 +156,7 @@ class CaptureRecord:
     canonical_url: str | None = None
     author: str | None = None
     text: str | None = None
+    text_truncated: bool = False  # text and metadata read from the first max_parse_bytes only
     resources: list[Resource] = field(default_factory=list)
 
 
@@ -295,7 +300,12 @@ def _capture_one(
             return record
         if result.error_type is not None:  # an answer came, then the body broke off
             record.error_type, record.error_message = result.error_type, result.error_message
-        markup = _describe(record, result, payload)
+        try:
+            markup = _describe(record, result, payload, options.parse)
+        except ParseTimeout as exc:
+            record.status = "failed"
+            record.error_type, record.error_message = "parse_timeout", str(exc)
+            return record
         relative = Path(started.strftime("%Y/%m/%d")) / (
             # The random part keeps two captures of one source in one second apart.
             f"{started.strftime('%H%M%S')}-{_slug(job.host)}-{job.source_id}-"
@@ -309,7 +319,10 @@ def _capture_one(
             if page.revisit_of is not None:
                 record.status = "revisit"
             if options.requisites and markup is not None:
-                _capture_requisites(fetcher, warc, record, options, warc_date, markup, stored)
+                try:
+                    _capture_requisites(fetcher, warc, record, options, warc_date, markup, stored)
+                except ParseTimeout as exc:  # the page is stored; its requisites are not
+                    record.error_type, record.error_message = "parse_timeout", str(exc)
             record.warc_sha256 = warc.close()
         record.warc_path = relative.as_posix()
         return record
@@ -317,8 +330,13 @@ def _capture_one(
         payload.close()
 
 
-def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayload) -> str | None:
-    """Fill in the record from the fetch; return the page's markup when it is HTML."""
+def _describe(
+    record: CaptureRecord, result: FetchResult, payload: SpooledPayload, parse: ParseLimits
+) -> str | None:
+    """Fill in the record from the fetch; return the page's markup when it is HTML.
+
+    Raises ParseTimeout when the page's text and metadata cannot be read in time.
+    """
     record.status_code = result.status
     record.final_url = result.final_url
     record.payload_sha256 = payload.sha256
@@ -334,7 +352,7 @@ def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayloa
     markup = page = None
     if result.ok and result.content_type in HTML_TYPES and result.body:
         markup = decode_body(result.body, result.headers.get("content-type"))
-        page = Page(markup)
+        page = Page(markup, parse)
         meta = page_metadata(
             page, result.final_url or result.url, result.headers.get("content-language")
         )
@@ -342,6 +360,7 @@ def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayloa
         record.published, record.canonical_url = meta["published"], meta["canonical_url"]
         record.author = meta["author"]
         record.text = page.main_text
+        record.text_truncated = page.parse_truncated
     # The checker's rules on the captured bytes: check and capture never disagree about
     # whether a copy holds the page or a block page, a login wall or a "not found".
     outcome = classify(result, page)
@@ -438,7 +457,7 @@ def _capture_requisites(
 ) -> None:
     """Images, stylesheets (and what they reference), scripts and posters, within the budget."""
     page_url = record.final_url or record.url
-    todo = html_requisites(markup, page_url)
+    todo = html_requisites(markup, page_url, options.parse)
     budget = options.requisite_budget_bytes
     seen: set[str] = set()
     page_host = urlsplit(page_url).netloc
@@ -470,6 +489,7 @@ def _store(db: Database, record: CaptureRecord) -> None:
     """Write one capture and its resources in one short transaction."""
     row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text")}
     row["truncated"] = int(record.truncated)
+    row["text_truncated"] = int(record.text_truncated)
     row["tool_version"] = __version__
     with db.atomic():
         capture_id = int(db.table("captures").insert(row).last_pk)  # type: ignore[arg-type]

@@ -646,3 +646,10 @@ def m010_what_copies_hold(db: Database) -> None:
         "where source_id = old.source_id; end"
     )
     db.execute(f"update source_status set {_LOCAL_COPIES_OF.format(id='source_status.source_id')}")
+
+
+@migrations()
+def m011_text_of_part_of_a_page(db: Database) -> None:
+    """``captures.text_truncated``: 1 when the capture's text and metadata were read from only
+    the first ``max_parse_bytes`` of its page (the WARC file holds all of it)."""
+    db.execute("alter table captures add column text_truncated integer not null default 0")
