@@ -133,7 +133,14 @@ DEFAULTS = Settings()
 
 
 def _coerce(key: str, value: Any, default: Any, origin: str) -> Any:
-    """Turn a toml or environment value into the type of the setting's default."""
+    """Turn a toml or environment value into the type of the setting's default.
+
+    Surrounding whitespace is never part of a value: a key pasted with a newline is still the
+    key (and the whitespace would make a header invalid, its error echoing the key), a path
+    or URL copied with a trailing space still names the same thing.
+    """
+    if isinstance(value, str | Path):
+        value = str(value).strip()
     try:
         if isinstance(default, bool):
             if isinstance(value, bool):
@@ -181,7 +188,8 @@ def load_settings(
             data = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{config_path}: cannot read config: {exc}") from exc
-        for key, value in data.items():
+        for raw_key, value in data.items():
+            key = raw_key.strip()
             if key not in Settings.names():
                 known = ", ".join(Settings.names())
                 raise ConfigError(f"{config_path}: unknown setting {key!r} (known: {known})")
@@ -190,21 +198,27 @@ def load_settings(
             if isinstance(coerced, Path) and not coerced.is_absolute():
                 coerced = config_path.parent / coerced
             values[key] = coerced
+    variables = _variables(environ or {})
     for key in Settings.names():
         env_name = ENV_PREFIX + key.upper()
-        if environ is not None and env_name in environ:
-            values[key] = _coerce(key, environ[env_name], getattr(defaults, key), env_name)
-    for key, value in (overrides or {}).items():
+        if env_name in variables:
+            values[key] = _coerce(key, variables[env_name], getattr(defaults, key), env_name)
+    for raw_key, value in (overrides or {}).items():
+        key = raw_key.strip()
         if value is not None:
             values[key] = _coerce(key, value, getattr(defaults, key), f"--{key.replace('_', '-')}")
-    for key, value in values.items():
-        if Settings.is_secret(key) and isinstance(value, str):
-            # A key pasted with a stray space or newline is still the key; the whitespace
-            # would make the Authorization header invalid (and its error would echo it).
-            values[key] = value.strip()
     settings = dataclasses.replace(defaults, **values)
     _validate(settings)
     return settings
+
+
+def _variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ARCHIVER_* variables by name, whitespace around a name dropped (as an env file's
+    ``NAME = value`` gives it); a variable of the exact name wins over a padded one."""
+    padded = {name.strip(): value for name, value in environ.items() if name != name.strip()}
+    found = {name: value for name, value in padded.items() if name.startswith(ENV_PREFIX)}
+    found.update((name, value) for name, value in environ.items() if name.startswith(ENV_PREFIX))
+    return found
 
 
 def _sendable(value: str) -> bool:

@@ -22,7 +22,7 @@ from archiver.errors import ParseTimeout
 from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
 from archiver.net.fetch import FetchLimits
-from archiver.parsing import ParseLimits, heavy_parse
+from archiver.parsing import MOST_ABANDONED, ParseLimits, heavy_parse
 from archiver.store import open_db
 
 SLOW = "SLOW-TO-PARSE"
@@ -99,6 +99,28 @@ def test_slow_parses_are_given_up_and_later_parses_do_not_wait_for_them(
     quick = finishes(lambda: heavy_parse(pagetext.parse_html, "<p>quick</p>", timeout=5), 3)
     assert quick["value"].text_content() == "quick"
     assert quick["seconds"] < 1.0
+
+
+def test_while_too_many_given_up_parses_still_run_no_new_one_starts() -> None:
+    release = threading.Event()
+    try:
+        for _ in range(MOST_ABANDONED):
+            with pytest.raises(ParseTimeout, match="parse_timeout"):
+                heavy_parse(release.wait, timeout=0.2)
+        started = time.monotonic()
+        with pytest.raises(ParseTimeout, match=f"{MOST_ABANDONED} earlier pages are still"):
+            heavy_parse(str, "never run", timeout=5)
+        assert time.monotonic() - started < 0.1
+    finally:
+        release.set()
+    deadline = time.monotonic() + 5
+    while True:  # the given-up parses end, their threads leave, and parsing resumes
+        try:
+            assert heavy_parse(str, "read", timeout=5) == "read"
+            break
+        except ParseTimeout:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
 
 
 def test_a_slow_page_fails_its_own_capture_while_the_others_and_the_deadline_go_on(
