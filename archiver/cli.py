@@ -75,7 +75,7 @@ class ArchiverGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ArchiverError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(_cell(str(exc))) from exc
         except BrokenPipeError:
             # The reader stopped early (`archiver status | head`): not an error of ours. Send
             # what is still buffered nowhere, so the interpreter's last flush cannot fail.
@@ -152,7 +152,7 @@ def run(context: Context, as_json: bool) -> None:
     if summary.wayback is not None:
         _print_wayback(summary.wayback)
     for line in summary.lines():
-        click.echo(line)
+        click.echo(_cell(line))
 
 
 @cli.command(name="import")
@@ -206,7 +206,7 @@ def import_(
         )
     if as_json:
         payload: Any = [r.as_dict() for r in results] if len(results) > 1 else results[0].as_dict()
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        _print_json(payload)
         return
     for result in results:
         _print_import(result)
@@ -224,7 +224,7 @@ def _print_import(result: ImportResult) -> None:
         )
     for skipped in result.skipped:
         where = f"line {skipped['line']}: " if skipped["line"] else ""
-        click.echo(f"  Skipped {where}{skipped['url']} ({skipped['reason']})")
+        click.echo(f"  Skipped {where}{_cell(skipped['url'])} ({skipped['reason']})")
 
 
 @cli.command()
@@ -288,11 +288,13 @@ def _print_check(summary: Any) -> None:
     if first:
         click.echo(f"  {first} source(s) checked for the first time")
     for change in changes[:MAX_LISTED]:
-        click.echo(f"  {change['url']}: {change['from']} → {change['to']} ({change['reason']})")
+        click.echo(
+            f"  {_cell(change['url'])}: {change['from']} → {change['to']} ({change['reason']})"
+        )
     if len(changes) > MAX_LISTED:
         click.echo(f"  … and {len(changes) - MAX_LISTED} more changes: see `archiver status`")
     for url in summary.drifted:
-        click.echo(f"  {url}: drifted (its text changed since the first check)")
+        click.echo(f"  {_cell(url)}: drifted (its text changed since the first check)")
 
 
 @cli.command()
@@ -325,7 +327,7 @@ def _print_capture(summary: Any, settings: Settings) -> None:
     if summary.message:
         click.echo(f"  {summary.message}")
     for failure in summary.failures[:MAX_LISTED]:
-        click.echo(f"  failed: {failure['url']} ({failure['error']})")
+        click.echo(f"  failed: {_cell(failure['url'])} ({failure['error']})")
 
 
 @cli.command()
@@ -344,7 +346,7 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
     rows = search_text(context.db, query, report_id)
     out = click.get_text_stream("stdout")
     if as_json:
-        out.writelines(json_array(rows))
+        out.writelines(piece.translate(_JSON_SAFE) for piece in json_array(rows))
         out.write("\n")
         return
     found = False
@@ -399,7 +401,7 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
                 err=True,
             )
     if as_json:
-        click.echo(json.dumps(found[0] if len(found) == 1 else found, ensure_ascii=False, indent=2))
+        _print_json(found[0] if len(found) == 1 else found)
         return
     for item in found:
         click.echo(
@@ -460,7 +462,7 @@ def export(context: Context, ref: str, directory: Path, report_id: str | None) -
         )
         click.echo(f"Wrote {exported.index}")
         for note in exported.incomplete:
-            click.echo(f"  incomplete: {note}")
+            click.echo(f"  incomplete: {_cell(note)}")
 
 
 @cli.command()
@@ -551,7 +553,7 @@ def _one_scope(report_id: str | None, url: str | None) -> None:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2).translate(_JSON_SAFE))
 
 
 @contextlib.contextmanager
@@ -653,7 +655,7 @@ def reports(context: Context, as_json: bool) -> None:
     """List reports with their footnote, citation and source counts."""
     rows = report_rows(context.db)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return
     for row in rows:
         row["markers_without_urls"] = number_ranges(row["markers_without_urls"])
@@ -718,7 +720,7 @@ def runs(context: Context, limit: int, as_json: bool) -> None:
 
     rows = run_rows(context.db, limit)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return
     for row in rows:
         row["counts"] = " ".join(f"{k}={v}" for k, v in row["counts"].items())
@@ -729,14 +731,22 @@ def runs(context: Context, limit: int, as_json: bool) -> None:
 
 # A terminal shows a table of up to this many rows; more stream as tab-separated lines.
 _SCREEN_ROWS = 1000
+# Bidi embeddings, overrides and isolates: shown, they reorder the text around them.
+_BIDI_CONTROLS = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
 # Control characters in a stored value (a hostile page's title, a report's context) would
 # move the cursor, recolour or retitle the terminal, or split a tab-separated line; bidi
 # overrides would show text in another order than it is stored.
 _PRINTABLE = str.maketrans(
     {c: " " for c in (9, 10, 13, 0x2028, 0x2029)}
     | {c: "\ufffd" for c in (*range(32), *range(127, 160)) if c not in (9, 10, 13)}
-    | {c: "\ufffd" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+    | dict.fromkeys(_BIDI_CONTROLS, "\ufffd")
 )
+
+
+# JSON escapes C0 controls but writes C1 ones (U+0080-U+009F) as they are, and some terminals
+# obey those (U+009B begins a control sequence as ESC [ does); bidi controls too. Written as
+# \u escapes they are the same JSON value to any parser.
+_JSON_SAFE = str.maketrans({c: f"\\u{c:04x}" for c in (*range(0x80, 0xA0), *_BIDI_CONTROLS)})
 
 
 def _cell(value: Any) -> str:
