@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -346,7 +347,7 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
     rows = search_text(context.db, query, report_id)
     out = click.get_text_stream("stdout")
     if as_json:
-        out.writelines(piece.translate(_JSON_SAFE) for piece in json_array(rows))
+        out.writelines(_json_safe(piece) for piece in json_array(rows))
         out.write("\n")
         return
     found = False
@@ -553,7 +554,7 @@ def _one_scope(report_id: str | None, url: str | None) -> None:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2).translate(_JSON_SAFE))
+    click.echo(_json_safe(json.dumps(data, ensure_ascii=False, indent=2)))
 
 
 @contextlib.contextmanager
@@ -731,22 +732,24 @@ def runs(context: Context, limit: int, as_json: bool) -> None:
 
 # A terminal shows a table of up to this many rows; more stream as tab-separated lines.
 _SCREEN_ROWS = 1000
-# Bidi embeddings, overrides and isolates: shown, they reorder the text around them.
-_BIDI_CONTROLS = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))
 # Control characters in a stored value (a hostile page's title, a report's context) would
 # move the cursor, recolour or retitle the terminal, or split a tab-separated line; bidi
 # overrides would show text in another order than it is stored.
 _PRINTABLE = str.maketrans(
     {c: " " for c in (9, 10, 13, 0x2028, 0x2029)}
     | {c: "\ufffd" for c in (*range(32), *range(127, 160)) if c not in (9, 10, 13)}
-    | dict.fromkeys(_BIDI_CONTROLS, "\ufffd")
+    | {c: "\ufffd" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 )
 
 
 # JSON escapes C0 controls but writes C1 ones (U+0080-U+009F) as they are, and some terminals
 # obey those (U+009B begins a control sequence as ESC [ does); bidi controls too. Written as
 # \u escapes they are the same JSON value to any parser.
-_JSON_SAFE = str.maketrans({c: f"\\u{c:04x}" for c in (*range(0x80, 0xA0), *_BIDI_CONTROLS)})
+_JSON_UNSAFE = re.compile("[\x80-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_safe(text: str) -> str:
+    return _JSON_UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def _cell(value: Any) -> str:
