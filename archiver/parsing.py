@@ -34,7 +34,7 @@ T = TypeVar("T")
 TAG_LOOKBACK = 65_536
 PARSING_THREADS = 2
 # Abandoned parses still running at once, each holding its tree: past this, no new parse starts.
-MOST_ABANDONED = 2
+MOST_ABANDONED = 4
 
 
 @dataclass(frozen=True)
