@@ -323,12 +323,31 @@ def _print_capture(summary: Any, settings: Settings) -> None:
     click.echo(
         f"Captured {summary.captured} new, {summary.revisits} unchanged (revisit records), "
         f"{summary.failed} failed, of {summary.selected} selected; "
-        f"{summary.bytes / 1e6:.1f} MB fetched into {settings.data_dir}."
+        f"{summary.bytes / 1e6:.1f} MB fetched into {settings.data_dir}"
+        + (f", in Chromium ({summary.browser})." if summary.method == "browser" else ".")
     )
+    for note in summary.notes:
+        click.echo(f"  {note}")
     if summary.message:
         click.echo(f"  {summary.message}")
+    requisites = summary.requisites
+    if requisites["stored"] or requisites["failed"] or requisites["skipped"]:
+        click.echo(f"  Requisites: {_requisite_counts(requisites)}.")
     for failure in summary.failures[:MAX_LISTED]:
         click.echo(f"  failed: {_cell(failure['url'])} ({failure['error']})")
+    for limited in summary.limited[:MAX_LISTED]:
+        left_out = ", ".join(f"{reason} {n}" for reason, n in limited["skipped"].items())
+        click.echo(f"  requisites left out: {_cell(limited['url'])} ({left_out})")
+
+
+def _requisite_counts(requisites: dict[str, Any]) -> str:
+    """ "12 stored, 1 failed, 100 left out (count 100)": what a capture's limits did."""
+    skipped = requisites["skipped"]
+    text = f"{requisites['stored']} stored, {requisites['failed']} failed, "
+    text += f"{sum(skipped.values())} left out"
+    if skipped:
+        text += " (" + ", ".join(f"{reason} {n}" for reason, n in skipped.items()) + ")"
+    return text
 
 
 @cli.command()
@@ -371,12 +390,13 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
 def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_: bool) -> None:
     """Show what is stored for one source: REF is a URL, or a footnote number with --report.
 
-    --json prints an object with url, verdict, local ({path, sha256, captured_at, warc, holds}
-    or null), every capture, `copies` (best first: live, wayback_nearest, wayback_newest,
-    local, each with `holds`: content, block_page, login_wall, not_found, error, truncated),
-    `best` (the kind of the best copy) and `best_copy` ({holds, kind, url or path,
-    captured_at, reason}): only ever a copy that holds the cited content, the one nearest the
-    citation date; null when none does. A footnote citing two URLs prints a list of two.
+    --json prints an object with url, verdict, local ({path, sha256, captured_at, warc, holds,
+    requisites: {stored, failed, skipped}} or null), every capture, `copies` (best first:
+    live, wayback_nearest, wayback_newest, local, each with `holds`: content, block_page,
+    login_wall, not_found, error, truncated), `best` (the kind of the best copy) and
+    `best_copy` ({holds, kind, url or path, captured_at, reason}): only ever a copy that holds
+    the cited content, the one nearest the citation date; null when none does. A footnote
+    citing two URLs prints a list of two.
 
     Example: archiver get 14 --report odf-2018-kazakhstan-dck --open
     """
@@ -421,6 +441,19 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
                 f"  local copy: {_cell(local['path'])} (captured {local['captured_at']}, "
                 f"holds {local['holds']}, sha256 {local['sha256']})"
             )
+            click.echo(f"  captured with: {local['method']}")
+            for role in ("screenshot", "pdf", "dom"):
+                if local[role]:
+                    made = local[role]
+                    click.echo(f"  {role}: {made['bytes']} bytes, sha256 {made['sha256']}")
+            for media in local["media"]:
+                click.echo(
+                    f"  media: {_cell(media['url'])} ({_cell(media['title'] or 'untitled')}, "
+                    f"{media['bytes']} bytes, sha256 {media['sha256']})"
+                )
+            for note in (local["provenance"] or {}).get("notes") or []:
+                click.echo(f"  note: {_cell(note)}")
+            click.echo(f"    requisites: {_requisite_counts(local['requisites'])}")
         else:
             click.echo("  local copy: none yet (archiver capture)")
         for copy in item["copies"]:
@@ -460,6 +493,7 @@ def export(context: Context, ref: str, directory: Path, report_id: str | None) -
             context.settings.data_dir,
             target,
             max_bytes=context.settings.max_capture_bytes,
+            media_max_bytes=context.settings.media_max_bytes,
         )
         click.echo(f"Wrote {exported.index}")
         for note in exported.incomplete:

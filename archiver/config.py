@@ -72,6 +72,32 @@ class Settings:
     requisite_budget_bytes: int = _setting(
         10_000_000, "most bytes of requisites captured with one page"
     )
+    browser: str = _setting(
+        "auto",
+        "capture in headless Chromium: auto (if one is found), off, or the path of a Chromium",
+    )
+    browser_concurrency: int = _setting(2, "pages rendered in the browser at once")
+    browser_timeout: float = _setting(
+        30.0, "seconds a page may take to settle (network idle) in the browser"
+    )
+    screenshot: bool = _setting(True, "browser captures store a full-page screenshot (PNG)")
+    pdf: bool = _setting(True, "browser captures store a PDF print of the page")
+    media: str = _setting(
+        "auto", "download video and audio with yt-dlp: auto (pages that have some) or off"
+    )
+    media_max_bytes: int = _setting(
+        1_000_000_000, "largest media file downloaded (the best format under it is chosen)"
+    )
+    media_timeout: float = _setting(600.0, "seconds one page's media download may take")
+    requisite_max_count: int = _setting(
+        200, "most requisites fetched with one page (failed and empty ones count too)"
+    )
+    requisite_max_depth: int = _setting(
+        3, "how deep requisites are followed: page → stylesheet → @import → @import is 3"
+    )
+    capture_deadline: float = _setting(
+        120.0, "seconds one capture may take in all, its page and every requisite"
+    )
     wayback_url: str = _setting(
         "https://web.archive.org", "Wayback Machine: save, status, CDX and playback hang off it"
     )
@@ -238,6 +264,9 @@ _BOUNDS = (
     ("drift_threshold", 0.0, 1.0),
     ("max_capture_bytes", 1024, None),
     ("requisite_budget_bytes", 0, None),
+    ("requisite_max_count", 0, 100_000),
+    ("requisite_max_depth", 1, 20),
+    ("capture_deadline", 0.1, None),
     ("wayback_save_within", 0.0, None),
     ("wayback_lookup_every", 0.0, None),
     ("wayback_poll_wait", 0.0, None),
@@ -245,6 +274,10 @@ _BOUNDS = (
     ("capture_timeout", 0.1, None),
     ("max_parse_bytes", 1024, None),
     ("parse_timeout", 0.1, None),
+    ("browser_concurrency", 1, 16),
+    ("browser_timeout", 1.0, 600.0),
+    ("media_max_bytes", 1024, None),
+    ("media_timeout", 1.0, None),
     # The Archive's documented limits are about 12 saves and 30 lookups a minute.
     ("wayback_saves_per_minute", 0.1, 12.0),
     ("wayback_lookups_per_minute", 0.1, 30.0),
@@ -266,6 +299,10 @@ def _validate(settings: Settings) -> None:
             allowed = f"at least {low}" if high is None else f"between {low} and {high}"
             raise ConfigError(f"setting {key} = {value} is out of range: must be {allowed}")
     validate_cadences(settings.as_dict())
+    if settings.media not in ("auto", "off"):
+        raise ConfigError(f"setting media = {settings.media!r}: expected auto or off")
+    if not settings.browser.strip():
+        raise ConfigError("setting browser is empty: expected auto, off or a Chromium path")
     if settings.log_format not in ("plain", "json"):
         raise ConfigError(f"setting log_format = {settings.log_format!r}: expected plain or json")
     for key, urls in (

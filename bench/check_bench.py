@@ -188,8 +188,10 @@ def tree_rss_mb(pid: int) -> float:
         try:
             with open(f"/proc/{current}/statm") as statm:
                 total += int(statm.read().split()[1]) * PAGE_MB
-            with open(f"/proc/{current}/task/{current}/children") as children:
-                stack.extend(int(child) for child in children.read().split())
+            # Children of every thread: a browser started from a worker thread counts too.
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    stack.extend(int(child) for child in children.read().split())
         except (OSError, ValueError, IndexError):
             continue
     return total

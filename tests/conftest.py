@@ -125,6 +125,8 @@ def run_cli(
         if name.startswith("ARCHIVER_"):
             monkeypatch.delenv(name)
     wayback = request.getfixturevalue("wayback")
+    # Plain HTTP captures unless a test asks for the browser: a second or two saved per run.
+    monkeypatch.setenv("ARCHIVER_BROWSER", "off")
     monkeypatch.setenv("ARCHIVER_WAYBACK_URL", wayback.base)
     monkeypatch.setenv("ARCHIVER_WAYBACK_AVAILABILITY_URL", wayback.url("/wayback/available"))
 

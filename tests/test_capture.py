@@ -42,6 +42,7 @@ def options(tmp_path: Path) -> CaptureOptions:
         limits=FetchLimits(timeout=5.0, allow_private_networks=True),
         max_capture_bytes=200_000,
         per_host_delay=0.0,
+        browser="off",  # plain HTTP capture; tests/test_browser_capture.py renders pages
     )
 
 
@@ -157,7 +158,8 @@ def test_unchanged_pages_become_revisits_changed_pages_new_copies(
         (r["role"], r["revisit_of"] is not None)
         for r in db.table("capture_resources").rows_where("capture_id = ?", [second["id"]])
     }
-    assert roles == {("page", True), ("requisite", True)}
+    # Every capture has its own provenance record; the page and requisites were stored before.
+    assert roles == {("page", True), ("requisite", True), ("provenance", False)}
     changing = list(
         db.query("select payload_sha256 from captures where url = ?", [web.url("/changing")])
     )

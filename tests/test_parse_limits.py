@@ -16,6 +16,7 @@ from testweb import TestWeb
 
 from archiver import pagetext
 from archiver.capture import CaptureOptions, CaptureSummary, capture_sources
+from archiver.capture.browser import find_browser
 from archiver.check import CheckOptions, check_sources
 from archiver.config import load_settings
 from archiver.errors import ParseTimeout
@@ -143,6 +144,7 @@ def test_a_slow_page_fails_its_own_capture_while_the_others_and_the_deadline_go_
         concurrency=8,
         per_host_concurrency=8,
         per_host_delay=0.0,
+        browser="off",  # the HTTP path; the rendered page's own test is below
     )
     run = finishes(lambda: capture_sources(open_db(tmp_path / "archive.sqlite"), options), 20)
     summary: CaptureSummary = run["value"]
@@ -220,6 +222,7 @@ def test_an_oversized_page_is_parsed_only_up_to_max_parse_bytes(
         max_capture_bytes=5_000_000,
         parse=ParseLimits(max_bytes=100_000),
         per_host_delay=0.0,
+        browser="off",  # the HTTP path; the rendered page's own test is below
     )
     run = finishes(lambda: capture_sources(open_db(tmp_path / "archive.sqlite"), options), 60)
     assert len(parsed) >= 3  # main text, metadata, their lxml tree (and requisites')
@@ -243,3 +246,34 @@ def test_parse_limits_come_from_the_settings(tmp_path: Path) -> None:
     )
     assert ParseLimits.from_settings(settings) == ParseLimits(max_bytes=200_000, timeout=3.0)
     assert load_settings(environ={}, cwd=tmp_path).max_parse_bytes == 5_000_000
+
+
+@pytest.mark.skipif(find_browser("auto") is None, reason="needs Chromium")
+def test_a_rendered_page_too_slow_to_read_keeps_the_http_text(
+    db: Database, web: TestWeb, tmp_path: Path, slow_parses: threading.Event
+) -> None:
+    # The marker exists only once the script has run: the HTTP page reads at once.
+    web.set_page(
+        "/scripted",
+        "<html><head><title>Scripted</title></head><body><p>The court banned the movement "
+        "on Tuesday.</p><script>document.body.insertAdjacentHTML('beforeend', "
+        f"'<p>{SLOW[:4]}' + '{SLOW[4:]}</p>')</script></body></html>",
+    )
+    cite(db, [web.url("/scripted")])
+    options = CaptureOptions(
+        data_dir=tmp_path / "data",
+        limits=FetchLimits(timeout=5.0, allow_private_networks=True),
+        parse=ParseLimits(timeout=1.5),
+        per_host_delay=0.0,
+        browser_timeout=5.0,
+        media="off",
+    )
+    run = finishes(lambda: capture_sources(open_db(tmp_path / "archive.sqlite"), options), 40)
+    assert not slow_parses.is_set()
+    row = next(db.query("select * from captures"))
+    assert (row["status"], row["method"], row["holds"]) == ("captured", "browser", "content")
+    assert "the rendered page could not be read" in row["provenance"]
+    assert row["title"] == "Scripted"
+    text = next(db.query("select text from capture_texts"))["text"]
+    assert "The court banned the movement" in text
+    assert run["seconds"] < 30

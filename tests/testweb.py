@@ -16,6 +16,9 @@ Routes (HTML is ``text/html; charset=utf-8`` unless noted; ``<x>`` is a path par
 - ``/flaky/<key>`` (503 once) and ``/ratelimited/<key>`` (429 once), then 200.
 - ``/endless`` (chunked, never ends), ``/gzipbomb`` (200 MiB once inflated), ``/trickle``
   (body at 1 byte/s), ``/trickle-headers`` (headers at 1 byte/s), ``/slow/<seconds>`` (<= 30).
+- ``/huge-headers``: 5.4 MB of headers (90 lines of 60,000 bytes: within http.client's own
+  limits of 100 headers and 64 KB a line), then a small page; ``?interim=1``: 100 Continue
+  heads without end.
 - ``/head405`` and ``/head-lies`` (HEAD disagrees with GET); ``/changing`` (new text per hit).
 - ``/cp1251``, ``/koi8r``, ``/utf8-bom``: Russian text, charset only inside the document.
 - ``/with-assets`` with ``/assets/{style.css,bg.png,logo.png,app.js,poster.png}``.
@@ -27,6 +30,9 @@ Routes (HTML is ``text/html; charset=utf-8`` unless noted; ``<x>`` is a path par
 :class:`Tracker` is a second kind of server: it counts every connection and request of any
 method (a preconnect, a CONNECT through it as a proxy, a POSTed beacon), for tests that must
 show that nothing is requested at all.
+
+``TestWeb.max_in_flight`` is the most requests it was answering at once: with one site per
+loopback address, the concurrency one host saw.
 
 Use ``TestWeb`` directly or through the ``web``, ``web2`` and ``tls_web`` fixtures::
 
@@ -591,6 +597,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _serve(self) -> None:
         web = self.server.web
         web._record(self)
+        web._in_flight(+1)
+        try:
+            self._answer()
+        finally:
+            web._in_flight(-1)
+
+    def _answer(self) -> None:
+        web = self.server.web
         if web.delay and web._stopping.wait(web.delay):
             return
         path = self.path.split("?", 1)[0]
@@ -635,6 +649,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "/endless": self._endless,
             "/trickle": self._trickle,
             "/trickle-headers": self._trickle_headers,
+            "/huge-headers": self._huge_headers,
         }
 
     # --- routes ---
@@ -828,6 +843,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _huge_headers(self) -> None:
+        self.close_connection = True
+        stopping = self.server.web._stopping
+        if self._query("interim"):
+            interim = b"HTTP/1.1 100 Continue\r\nX-Filler: " + b"c" * 1000 + b"\r\n\r\n"
+            while not stopping.is_set():
+                self.wfile.write(interim)
+            return
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n")
+        filler = b"x" * 60_000
+        for i in range(90):
+            if stopping.is_set():
+                return
+            self.wfile.write(b"X-Filler-%d: %s\r\n" % (i, filler))
+        body = _padded_html("Huge headers", 200)
+        self.wfile.write(b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body))
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def _big(self, size: int) -> None:
         """Exactly size bytes of HTML, streamed in 64 KiB pieces to keep memory flat."""
         self.send_response(200)
@@ -894,6 +928,8 @@ class TestWeb:
         self._pages: dict[str, _Response] = {}
         self._counts: dict[str, int] = {}
         self._connections: set[socket.socket] = set()
+        self._active = 0
+        self._max_active = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -947,6 +983,12 @@ class TestWeb:
         with self._lock:
             return list(self._log)
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests this site was answering at once, so far."""
+        with self._lock:
+            return self._max_active
+
     def requests_to(self, path_prefix: str) -> list[RequestRecord]:
         return [r for r in self.requests if r.path.startswith(path_prefix)]
 
@@ -999,6 +1041,11 @@ class TestWeb:
         with self._arrived:
             self._log.append(record)
             self._arrived.notify_all()
+
+    def _in_flight(self, change: int) -> None:
+        with self._lock:
+            self._active += change
+            self._max_active = max(self._max_active, self._active)
 
     def _page_for(self, path_with_query: str) -> _Response | None:
         with self._lock:

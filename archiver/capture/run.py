@@ -1,11 +1,11 @@
 """``archiver capture``: evidence-grade local copies of cited sources.
 
 Each capture is one WARC file holding the exact HTTP exchanges (every redirect hop, the page,
-its requisites one level deep), written with warcio and recorded in the database with the
-chain-of-custody facts: SHA-256 of every payload and of the file, capture time, resolved IP,
-TLS certificate, tool version. The page's main text and metadata go to the database too, for
-full-text search. Unchanged content is not stored twice: a payload whose SHA-256 equals the
-last capture's becomes a WARC revisit record.
+its requisites within their limits: archiver/capture/gather.py), written with warcio and
+recorded in the database with the chain-of-custody facts: SHA-256 of every payload and of the
+file, capture time, resolved IP, TLS certificate, tool version. The page's main text and
+metadata go to the database too, for full-text search. Unchanged content is not stored twice:
+a payload whose SHA-256 equals the last capture's becomes a WARC revisit record.
 
 Files live under ``data_dir/YYYY/MM/DD/``; the database holds paths relative to ``data_dir``,
 so the folder can be moved.
@@ -13,13 +13,14 @@ so the folder can be moved.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import re
 import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,12 +33,25 @@ from ..config import DEFAULTS, Settings
 from ..errors import ParseTimeout
 from ..net.fetch import Fetcher, FetchLimits, FetchResult
 from ..net.outage import Outage
-from ..net.pool import Attempt, run_pool
+from ..net.pool import Attempt, HostGate, run_pool
 from ..pagetext import Page, decode_body, page_metadata
 from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
 from ..version import __version__
-from .requisites import css_requisites, html_requisites
+from .browser import NO_BROWSER, VIEWPORT, BrowserSession, RenderOptions, find_browser
+from .exchanges import (
+    Resource,
+    StoredPayloads,
+    warc_date,
+    write_exchange,
+    write_hop,
+    write_resource,
+)
+from .gather import SKIP_REASONS, RequisiteLimits, gather_requisites
+from .media import fetch_media, has_media
+from .provenance import provenance_json
+from .rendered import RenderingBudget, render_into
+from .requisites import html_requisites
 from .warcfile import CaptureWarc, SpooledPayload, open_capture_warc
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -52,10 +66,21 @@ class CaptureOptions:
     max_capture_bytes: int = DEFAULTS.max_capture_bytes
     requisites: bool = DEFAULTS.requisites
     requisite_budget_bytes: int = DEFAULTS.requisite_budget_bytes
+    requisite_max_count: int = DEFAULTS.requisite_max_count
+    requisite_max_depth: int = DEFAULTS.requisite_max_depth
+    capture_deadline: float = DEFAULTS.capture_deadline
     parse: ParseLimits = field(default_factory=ParseLimits)
     concurrency: int = DEFAULTS.concurrency
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
+    browser: str = DEFAULTS.browser
+    browser_concurrency: int = DEFAULTS.browser_concurrency
+    browser_timeout: float = DEFAULTS.browser_timeout
+    screenshot: bool = DEFAULTS.screenshot
+    pdf: bool = DEFAULTS.pdf
+    media: str = DEFAULTS.media
+    media_max_bytes: int = DEFAULTS.media_max_bytes
+    media_timeout: float = DEFAULTS.media_timeout
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
@@ -67,10 +92,21 @@ def capture_options(settings: Settings) -> CaptureOptions:
         max_capture_bytes=settings.max_capture_bytes,
         requisites=settings.requisites,
         requisite_budget_bytes=settings.requisite_budget_bytes,
+        requisite_max_count=settings.requisite_max_count,
+        requisite_max_depth=settings.requisite_max_depth,
+        capture_deadline=settings.capture_deadline,
         parse=ParseLimits.from_settings(settings),
         concurrency=settings.concurrency,
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
+        browser=settings.browser,
+        browser_concurrency=settings.browser_concurrency,
+        browser_timeout=settings.browser_timeout,
+        screenshot=settings.screenshot,
+        pdf=settings.pdf,
+        media=settings.media,
+        media_max_bytes=settings.media_max_bytes,
+        media_timeout=settings.media_timeout,
     )
 
 
@@ -79,51 +115,6 @@ class _Job:
     source_id: int
     url: str
     host: str
-
-
-class _StoredPayloads:
-    """Payloads already stored in full, by SHA-256: a repeat becomes a revisit record."""
-
-    def __init__(self, db: Database) -> None:
-        self._lock = threading.Lock()
-        self._known: dict[str, tuple[str, str]] = {
-            row["payload_sha256"]: (
-                row["url"],
-                _warc_date(datetime.fromisoformat(row["captured_at"])),
-            )
-            for row in db.query(
-                """select r.payload_sha256, r.url, c.captured_at
-                   from capture_resources r join captures c on c.id = r.capture_id
-                   where r.revisit_of is null and r.truncated = 0 and r.payload_sha256 is not null
-                   order by r.id desc"""
-            )
-        }
-
-    def original(
-        self, payload: SpooledPayload, url: str, captured_at: str
-    ) -> tuple[str, str] | None:
-        """The (url, date) stored earlier with this payload, or None after noting this one."""
-        with self._lock:
-            earlier = self._known.get(payload.sha256)
-            if earlier is None:
-                self._known[payload.sha256] = (url, captured_at)
-            return earlier
-
-
-@dataclass
-class Resource:
-    """One stored exchange (the page, a redirect hop, or a requisite) of a capture."""
-
-    url: str
-    role: str  # page | redirect | requisite
-    status_code: int | None
-    content_type: str | None
-    payload_sha256: str | None
-    bytes: int
-    truncated: bool
-    record_id: str
-    record_offset: int
-    revisit_of: str | None = None
 
 
 @dataclass
@@ -157,6 +148,9 @@ class CaptureRecord:
     author: str | None = None
     text: str | None = None
     text_truncated: bool = False  # text and metadata read from the first max_parse_bytes only
+    requisites_skipped: dict[str, int] | None = None  # left out by the limits, by reason
+    method: str = "http"  # http | browser
+    provenance: str | None = None  # JSON; also in the WARC as a resource
     resources: list[Resource] = field(default_factory=list)
 
 
@@ -173,10 +167,32 @@ class CaptureSummary:
     failures: list[dict[str, Any]] = field(default_factory=list)
     network_down: bool = False
     interrupted: bool = False
+    # Requisites of every capture: stored, failed (no answer, or the body broke off) and
+    # left out by the limits, by reason; ``limited``: the captures that left some out.
+    requisites: dict[str, Any] = field(
+        default_factory=lambda: {"stored": 0, "failed": 0, "skipped": {}}
+    )
+    limited: list[dict[str, Any]] = field(default_factory=list)
+    method: str = "http"  # how pages were captured: browser when Chromium ran, else http
+    browser: str | None = None  # the Chromium binary used
+    notes: list[str] = field(default_factory=list)  # said once per run (no browser, …)
 
     @property
     def done(self) -> int:
         return self.captured + self.revisits + self.failed
+
+    def count_requisites(self, record: CaptureRecord) -> None:
+        """Add one capture's requisites to the totals."""
+        for resource in record.resources:
+            if resource.role == "requisite":
+                self.requisites["failed" if resource.error_type else "stored"] += 1
+        if record.requisites_skipped:
+            totals = self.requisites["skipped"]
+            for reason, count in record.requisites_skipped.items():
+                totals[reason] = totals.get(reason, 0) + count
+            # In the order of the reasons, whichever capture named one first.
+            self.requisites["skipped"] = {r: totals[r] for r in SKIP_REASONS if r in totals}
+            self.limited.append({"url": record.url, "skipped": record.requisites_skipped})
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -203,12 +219,22 @@ def capture_sources(
     if not jobs:
         summary.message = "nothing to capture: every source has a current capture"
         return summary
-    fetcher = Fetcher(options.limits)
-    stored = _StoredPayloads(db)
+    run = _Run(
+        Fetcher(options.limits),
+        HostGate(options.per_host_concurrency, options.per_host_delay),
+        options,
+        StoredPayloads(db),
+        clock,
+        _start_browser(options, summary),
+        # Media downloads read for minutes, not seconds: a fetcher of their own.
+        Fetcher(dataclasses.replace(options.limits, timeout=options.media_timeout))
+        if options.media != "off"
+        else None,
+    )
     outage = Outage()
 
     def attempt(job: _Job) -> Attempt[CaptureRecord]:
-        return Attempt(_capture_one(fetcher, job, options, stored, clock))
+        return Attempt(_capture_one(run, job))
 
     def failed(job: _Job, exc: Exception) -> CaptureRecord:
         # OSError: disk full, permissions; anything else is a bug in one capture.
@@ -225,6 +251,7 @@ def capture_sources(
     def store(record: CaptureRecord) -> None:
         _store(db, record)
         summary.bytes += record.bytes
+        summary.count_requisites(record)
         outage.record(urlsplit(record.url).netloc, record.error_type)
         if record.status == "failed":
             summary.failed += 1
@@ -252,7 +279,11 @@ def capture_sources(
             name="archiver-capture",
         )
     finally:
-        fetcher.close()
+        run.fetcher.close()
+        if run.media_fetcher is not None:
+            run.media_fetcher.close()
+        if run.browser is not None:
+            run.browser.close()
     summary.interrupted = stop is not None and stop.is_set() and summary.done < len(jobs)
     if outage.down():
         summary.network_down = True
@@ -261,6 +292,25 @@ def capture_sources(
             "the captures will be tried again on the next run"
         )
     return summary
+
+
+def _start_browser(options: CaptureOptions, summary: CaptureSummary) -> BrowserSession | None:
+    """The run's Chromium, or None (and a note saying how to get one) for plain HTTP."""
+    executable = find_browser(options.browser)
+    if executable is None:
+        if options.browser == "auto":
+            summary.notes.append(NO_BROWSER)
+        return None
+    try:
+        session = BrowserSession(executable, options.browser_concurrency)
+    except Exception as exc:  # a Chromium that will not start: capture over HTTP, say why
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        summary.notes.append(
+            f"Chromium at {executable} did not start ({first}): captured over plain HTTP"
+        )
+        return None
+    summary.method, summary.browser = "browser", executable
+    return session
 
 
 def _select(db: Database, report_id: str | None, url: str | None, force: bool) -> list[_Job]:
@@ -284,16 +334,42 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
     return jobs
 
 
-def _capture_one(
-    fetcher: Fetcher, job: _Job, options: CaptureOptions, stored: _StoredPayloads, clock: Clock
-) -> CaptureRecord:
-    """Fetch one page (and its requisites) into a new WARC file."""
-    started = clock.now()
-    warc_date = _warc_date(started)
+@dataclass(frozen=True)
+class _Run:
+    """What every capture of one run shares."""
+
+    fetcher: Fetcher
+    gate: HostGate  # every request of every worker, to any host, passes it
+    options: CaptureOptions
+    stored: StoredPayloads
+    clock: Clock
+    browser: BrowserSession | None = None
+    media_fetcher: Fetcher | None = None
+
+
+def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
+    """Fetch one page (and its requisites) into a new WARC file, all within the deadline."""
+    options, stored = run.options, run.stored
+    deadline = time.monotonic() + options.capture_deadline
+    started = run.clock.now()
+    date = warc_date(started)
     record = CaptureRecord(job.source_id, job.url, stamp(started), "captured")
     payload = SpooledPayload()
+    host = urlsplit(job.url).hostname or ""
     try:
-        result = fetcher.fetch(job.url, raw_sink=payload.write, raw_limit=options.max_capture_bytes)
+        if not run.gate.enter(host, deadline):
+            record.status, record.error_type = "failed", "timeout"
+            record.error_message = f"{host} was busy until the capture's deadline"
+            return record
+        try:
+            result = run.fetcher.fetch(
+                job.url,
+                raw_sink=payload.write,
+                raw_limit=options.max_capture_bytes,
+                deadline=deadline,
+            )
+        finally:
+            run.gate.leave(host)
         if result.status is None:
             record.status = "failed"
             record.error_type, record.error_message = result.error_type, result.error_message
@@ -313,16 +389,23 @@ def _capture_one(
         )
         with open_capture_warc(options.data_dir / relative) as warc:
             for hop in result.redirects:
-                record.resources.append(_write_hop(warc, hop, warc_date))
-            page = _write_exchange(warc, "page", job.url, result, payload, warc_date, stored)
+                record.resources.append(write_hop(warc, hop, date))
+            page = write_exchange(warc, "page", job.url, result, payload, date, stored)
             record.resources.append(page)
             if page.revisit_of is not None:
                 record.status = "revisit"
-            if options.requisites and markup is not None:
+            notes: list[str] = []
+            if run.browser is not None and _renders(result):
+                markup = _capture_in_browser(run, warc, record, result, date, deadline, notes)
+            if record.method == "http" and options.requisites and markup is not None:
                 try:
-                    _capture_requisites(fetcher, warc, record, options, warc_date, markup, stored)
+                    _capture_requisites(run, warc, record, date, markup, deadline)
                 except ParseTimeout as exc:  # the page is stored; its requisites are not
                     record.error_type, record.error_message = "parse_timeout", str(exc)
+            page_url = record.final_url or job.url
+            if run.media_fetcher is not None and has_media(page_url, markup):
+                _capture_media(run, warc, record, page_url, date, notes)
+            _write_provenance(warc, record, run, date, notes)
             record.warc_sha256 = warc.close()
         record.warc_path = relative.as_posix()
         return record
@@ -369,120 +452,213 @@ def _describe(
     return markup
 
 
-def _write_hop(warc: CaptureWarc, hop: dict[str, Any], warc_date: str) -> Resource:
-    request = warc.request(hop["url"], "GET", hop["request_headers"], warc_date)
-    response = warc.response(
-        hop["url"],
-        f"{hop['status']} {hop['reason']}",
-        hop["headers"],
-        "HTTP/1.1",
-        None,
-        warc_date,
-        ip=hop.get("ip"),
-        concurrent_to=request.record_id,
-    )
-    return Resource(
-        hop["url"],
-        "redirect",
-        hop["status"],
-        None,
-        None,
-        0,
-        False,
-        response.record_id,
-        response.offset,
-    )
-
-
-def _write_exchange(
-    warc: CaptureWarc,
-    role: str,
-    url: str,
-    result: FetchResult,
-    payload: SpooledPayload,
-    warc_date: str,
-    stored: _StoredPayloads,
-) -> Resource:
-    """Write a request and its response, or a revisit when the payload is stored already."""
-    url = result.final_url or url
-    request = warc.request(url, result.method, result.request_headers, warc_date)
-    status_line = f"{result.status} {result.reason or ''}".strip()
-    protocol = result.http_version or "HTTP/1.1"
-    earlier = None if result.raw_truncated else stored.original(payload, url, warc_date)
-    if earlier is not None:
-        written = warc.revisit(
-            url,
-            status_line,
-            result.raw_headers,
-            protocol,
-            payload.warc_digest,
-            earlier[0],
-            earlier[1],
-            warc_date,
-        )
-    else:
-        written = warc.response(
-            url,
-            status_line,
-            result.raw_headers,
-            protocol,
-            payload,
-            warc_date,
-            ip=result.ip,
-            truncated=result.raw_truncated,
-            concurrent_to=request.record_id,
-        )
-    return Resource(
-        url,
-        role,
-        result.status,
-        result.content_type or None,
-        payload.sha256,
-        payload.size,
-        result.raw_truncated,
-        written.record_id,
-        written.offset,
-        revisit_of=earlier[0] if earlier else None,
-    )
-
-
 def _capture_requisites(
-    fetcher: Fetcher,
+    run: _Run,
     warc: CaptureWarc,
     record: CaptureRecord,
-    options: CaptureOptions,
     warc_date: str,
     markup: str,
-    stored: _StoredPayloads,
+    deadline: float,
 ) -> None:
-    """Images, stylesheets (and what they reference), scripts and posters, within the budget."""
+    """Images, stylesheets (and what they reference), scripts and posters, within the limits;
+    every attempt becomes a resource, those that got no answer with their error only."""
     page_url = record.final_url or record.url
-    todo = html_requisites(markup, page_url, options.parse)
-    budget = options.requisite_budget_bytes
-    seen: set[str] = set()
-    page_host = urlsplit(page_url).netloc
-    while todo and budget > 0:
-        url = todo.pop(0)
-        if url in seen:
-            continue
-        seen.add(url)
-        if urlsplit(url).netloc == page_host and options.per_host_delay:
-            time.sleep(min(options.per_host_delay, 1.0))  # politeness toward the page's host
-        payload = SpooledPayload()
-        try:
-            result = fetcher.fetch(url, raw_sink=payload.write, raw_limit=budget)
-            if result.status is None:
-                continue
-            resource = _write_exchange(warc, "requisite", url, result, payload, warc_date, stored)
-            record.resources.append(resource)
-            budget -= payload.size
-            if result.ok and result.content_type == "text/css" and result.body:
-                css = decode_body(result.body, result.headers.get("content-type"))
-                todo.extend(
-                    u for u in css_requisites(css, result.final_url or url) if u not in seen
+    options = run.options
+
+    def keep(url: str, result: FetchResult, payload: SpooledPayload) -> None:
+        if result.status is None:
+            resource = Resource(url, "requisite", None, None, None, 0, False, None, None)
+        else:
+            resource = write_exchange(
+                warc, "requisite", url, result, payload, warc_date, run.stored
+            )
+        resource.error_type, resource.error_message = result.error_type, result.error_message
+        record.resources.append(resource)
+
+    skipped = gather_requisites(
+        run.fetcher,
+        run.gate,
+        html_requisites(markup, page_url, options.parse),
+        RequisiteLimits(
+            options.requisite_max_count,
+            options.requisite_max_depth,
+            options.requisite_budget_bytes,
+        ),
+        deadline,
+        keep,
+        known=[record.url, page_url, *(r.url for r in record.resources)],
+    )
+    record.requisites_skipped = skipped or None
+
+
+def _renders(result: FetchResult) -> bool:
+    """Whether the browser should load this answer: an HTML page (whatever its status: a
+    block page rendered is evidence too)."""
+    return result.error_type is None and result.content_type in HTML_TYPES and bool(result.body)
+
+
+def _capture_in_browser(
+    run: _Run,
+    warc: CaptureWarc,
+    record: CaptureRecord,
+    result: FetchResult,
+    date: str,
+    deadline: float,
+    notes: list[str],
+) -> str | None:
+    """Render the page and let its rendering speak for it: the rendered text feeds search,
+    drift and the soft-404 and login-wall rules. Returns the rendered DOM, or the page's own
+    markup when the rendering failed: the HTTP capture then stands (its requisites fetched as
+    usual), and the notes say why. The browser's requests are the page's requisites: the
+    same count, budget, deadline and per-host gate bound them."""
+    assert run.browser is not None
+    options = run.options
+    render_options = RenderOptions(
+        options.browser_timeout, options.screenshot, options.pdf, options.limits.user_agent
+    )
+    budget = RenderingBudget(options.requisite_max_count, options.requisite_budget_bytes, deadline)
+    try:
+        rendering = render_into(
+            run.browser,
+            run.fetcher,
+            run.gate,
+            warc,
+            record.resources,
+            result,
+            render_options,
+            date,
+            run.stored,
+            budget,
+        )
+    except Exception as exc:  # the browser crashed or hung: the HTTP capture still stands
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        notes.append(f"the browser could not render the page ({first}); captured over HTTP")
+        record.resources[:] = [r for r in record.resources if r.role in ("page", "redirect")]
+        return decode_body(result.body, result.headers.get("content-type"))
+    record.method = "browser"
+    record.requisites_skipped = budget.left_out() or None
+    notes.extend(rendering.notes)
+    page = Page(rendering.dom, options.parse)
+    try:
+        meta = page_metadata(page, rendering.final_url, result.headers.get("content-language"))
+        text = page.main_text
+        outcome = classify(result, page)
+    except ParseTimeout as exc:  # the HTTP page's text and metadata stand
+        notes.append(f"the rendered page could not be read: {exc}")
+        return rendering.dom
+    record.title = rendering.title or meta["title"]
+    record.language = meta["language"] or record.language
+    record.published = meta["published"] or record.published
+    record.canonical_url = meta["canonical_url"] or record.canonical_url
+    record.author = meta["author"] or record.author
+    record.text = text or rendering.text
+    record.text_truncated = page.parse_truncated
+    record.holds = copy_holds(outcome, record.truncated)
+    record.holds_reason = outcome.reason
+    return rendering.dom
+
+
+def _capture_media(
+    run: _Run,
+    warc: CaptureWarc,
+    record: CaptureRecord,
+    page_url: str,
+    date: str,
+    notes: list[str],
+) -> None:
+    """The page's video or audio, subtitles and info JSON, as resources of this capture; their
+    words (title, description, subtitles) become searchable with the page's."""
+    assert run.media_fetcher is not None
+    options = run.options
+    media = fetch_media(
+        page_url,
+        run.media_fetcher,
+        max_bytes=options.media_max_bytes,
+        deadline=time.monotonic() + options.media_timeout,
+    )
+    try:
+        if media.error:
+            notes.append(f"media: {media.error}")
+        for file in media.files:
+            uri = file.url
+            if file.role == "subtitles":
+                uri = f"urn:subtitles:{file.meta['language']}:{page_url}"
+            if file.truncated:
+                notes.append(f"media: {file.url} cut at {options.media_max_bytes} bytes")
+            meta = {**file.meta, "truncated": file.truncated}
+            _store_file(warc, record, file.role, uri, file.content_type, file.path, date, meta)
+        if media.info is not None:
+            info = json.dumps(media.info, ensure_ascii=False, default=str).encode("utf-8")
+            payload = SpooledPayload.of(info)
+            try:
+                record.resources.append(
+                    write_resource(
+                        warc,
+                        "media_info",
+                        f"urn:media-info:{page_url}",
+                        "application/json",
+                        payload,
+                        date,
+                    )
                 )
-        finally:
-            payload.close()
+            finally:
+                payload.close()
+        words = media.text()
+        if words:
+            record.text = f"{record.text}\n\n{words}" if record.text else words
+    finally:
+        media.close()
+
+
+def _store_file(
+    warc: CaptureWarc,
+    record: CaptureRecord,
+    role: str,
+    uri: str,
+    content_type: str,
+    path: Path,
+    date: str,
+    meta: dict[str, Any],
+) -> None:
+    payload = SpooledPayload()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                payload.write(chunk)
+        record.resources.append(
+            write_resource(warc, role, uri, content_type, payload, date, json.dumps(meta))
+        )
+    finally:
+        payload.close()
+
+
+def _write_provenance(
+    warc: CaptureWarc, record: CaptureRecord, run: _Run, date: str, notes: list[str]
+) -> None:
+    browser = run.browser
+    document = provenance_json(
+        record,
+        method=record.method,
+        user_agent=run.options.limits.user_agent,
+        browser=browser.version if browser is not None and record.method == "browser" else None,
+        viewport=VIEWPORT if record.method == "browser" else None,
+        notes=notes,
+    )
+    record.provenance = document
+    payload = SpooledPayload.of(document.encode("utf-8"))
+    try:
+        record.resources.append(
+            write_resource(
+                warc,
+                "provenance",
+                f"urn:provenance:{record.url}",
+                "application/json",
+                payload,
+                date,
+            )
+        )
+    finally:
+        payload.close()
 
 
 def _store(db: Database, record: CaptureRecord) -> None:
@@ -490,6 +666,8 @@ def _store(db: Database, record: CaptureRecord) -> None:
     row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text")}
     row["truncated"] = int(record.truncated)
     row["text_truncated"] = int(record.text_truncated)
+    if record.requisites_skipped:
+        row["requisites_skipped"] = json.dumps(record.requisites_skipped)
     row["tool_version"] = __version__
     with db.atomic():
         capture_id = int(db.table("captures").insert(row).last_pk)  # type: ignore[arg-type]
@@ -519,8 +697,3 @@ def _dn(name: Any) -> str | None:
 
 def _slug(host: str) -> str:
     return re.sub(r"[^\w.-]+", "_", host)[:60] or "host"
-
-
-def _warc_date(moment: datetime) -> str:
-    """WARC-Date: ISO 8601 in UTC with a Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -90,7 +90,8 @@ def _verify_payloads(path: Path, name: str, expected: dict[str, str], result: Ve
         with path.open("rb") as f:
             for record in ArchiveIterator(f):
                 record_id = record.rec_headers.get_header("WARC-Record-ID")
-                if record.rec_type != "response" or record_id not in expected:
+                # Exchanges and what archiver made of the page (DOM, screenshot, PDF, media).
+                if record.rec_type not in ("response", "resource") or record_id not in expected:
                     continue
                 digest = hashlib.sha256()
                 # raw_stream: the payload as stored (still content-encoded), as it was hashed.

@@ -64,6 +64,12 @@ class SpooledPayload:
     def warc_digest(self) -> str:
         return "sha1:" + base64.b32encode(self._sha1.digest()).decode("ascii")
 
+    @classmethod
+    def of(cls, data: bytes) -> SpooledPayload:
+        payload = cls()
+        payload.write(data)
+        return payload
+
     def close(self) -> None:
         self.file.close()
 
@@ -168,6 +174,25 @@ class CaptureWarc:
             refers_to_date,
             http_headers=http,
             warc_headers_dict={"WARC-Date": warc_date},
+        )
+        return self._write(record)
+
+    def resource(
+        self, uri: str, content_type: str, payload: SpooledPayload, warc_date: str
+    ) -> WrittenRecord:
+        """Something archiver made of the page (its DOM, a screenshot, a PDF, the media, the
+        provenance record): a WARC ``resource`` record with its own target URI."""
+        payload.file.seek(0)
+        record = self._writer.create_warc_record(
+            uri,
+            "resource",
+            payload=payload.file,
+            length=payload.size,
+            warc_content_type=content_type,
+            warc_headers_dict={
+                "WARC-Date": warc_date,
+                "WARC-Payload-Digest": payload.warc_digest,
+            },
         )
         return self._write(record)
 

@@ -4,14 +4,16 @@
 :class:`~archiver.net.http1.LeanFetcher`, which shares the rules below and this result type.
 
 Every fetch is bounded: a connect and read ``timeout``, a wall-clock deadline for the whole
-fetch (all redirect hops), at most ``max_bytes`` of body *after* decompression (we decompress
-ourselves, chunk by chunk, so a gzip bomb costs ``max_bytes``, not gigabytes), at most 10
-redirects with loops detected. Failures are results (``error_type``, ``error_message``), not
+fetch (all redirect hops; a caller's ``deadline`` may end it sooner), at most 64 KB of status
+line and headers per answer, at most ``max_bytes`` of body *after* decompression (we
+decompress ourselves, chunk by chunk, so a gzip bomb costs ``max_bytes``, not gigabytes), at
+most 10 redirects with loops detected. Failures are results (``error_type``, ``error_message``), not
 exceptions, the way a 404 is a result and not an exception.
 
 Error types: ``private_address``, ``dns_nxdomain``, ``dns_failure``, ``connection_refused``,
 ``network_unreachable``, ``connect_timeout``, ``timeout``, ``connection_reset``, ``tls_error``,
-``redirect_loop``, ``too_many_redirects``, ``bad_redirect``, ``invalid_url``, ``protocol_error``.
+``redirect_loop``, ``too_many_redirects``, ``bad_redirect``, ``invalid_url``,
+``headers_too_large``, ``protocol_error``.
 """
 
 from __future__ import annotations
@@ -286,19 +288,27 @@ class Fetcher(PreResolving):
         max_bytes: int | None = None,
         raw_sink: Callable[[bytes], None] | None = None,
         raw_limit: int = 0,
+        data: bytes | None = None,
+        deadline: float | None = None,
     ) -> FetchResult:
         """Fetch ``url``, following redirects by hand so each hop passes the address guard.
 
         max_bytes: how much decoded body to keep in ``body`` (default: the limits').
         raw_sink: receives the final response's payload as transferred (still content-encoded),
         up to ``raw_limit`` bytes, so a capture can store it without holding it in memory.
+        data: a request body (the media downloader's API calls), sent again on each hop.
+        deadline: a ``time.monotonic()`` moment the whole fetch (DNS and connect included)
+        ends by, if sooner than ``timeout`` from now: a capture's own deadline.
         """
         limits = self.limits
         budget = limits.max_bytes if max_bytes is None else max_bytes
         result = FetchResult(url=url, method=method, started_at=utc_now())
         started = time.monotonic()
+        allowed = fetch_seconds(started, limits.timeout, deadline)
+        if allowed <= 0:
+            return past_deadline(result)
         guard.context.allow_private = limits.allow_private_networks
-        guard.context.deadline = started + limits.timeout
+        guard.context.deadline = started + allowed
         guard.context.addrinfo = self.addrinfo  # connections use (and wait for) our lookups
         self._begin(guard.context.deadline)
         guard.context.watches = []
@@ -316,9 +326,10 @@ class Fetcher(PreResolving):
                     method,
                     current,
                     headers=headers,
+                    data=data,
                     allow_redirects=False,
                     stream=True,
-                    timeout=(min(limits.timeout, 10.0), limits.timeout),
+                    timeout=(min(allowed, 10.0), allowed),
                 )
                 try:
                     result.ttfb_ms = result.ttfb_ms or _ms_since(started)
@@ -360,7 +371,7 @@ class Fetcher(PreResolving):
                 result.error_type = "too_many_redirects"
                 result.error_message = f"more than {limits.max_redirects} redirects"
         except Exception as exc:  # every transport failure becomes data; see _classify
-            result.error_type, result.error_message = _classify(exc, started, limits.timeout)
+            result.error_type, result.error_message = _classify(exc, started, allowed)
         finally:
             for watch in guard.context.watches:
                 watch.done = True
@@ -400,6 +411,21 @@ class Fetcher(PreResolving):
             raw_sink,
             raw_limit,
         )
+
+
+def fetch_seconds(started: float, timeout: float, deadline: float | None) -> float:
+    """How long a fetch started at ``started`` may take: ``timeout``, or less when the
+    caller's ``deadline`` comes first (rounded to milliseconds, for messages)."""
+    if deadline is None or deadline >= started + timeout:
+        return timeout
+    return round(deadline - started, 3)
+
+
+def past_deadline(result: FetchResult) -> FetchResult:
+    """A fetch not started because its caller's deadline had passed: a ``timeout``."""
+    result.error_type = "timeout"
+    result.error_message = "not started: the deadline had passed"
+    return result
 
 
 def read_body(
@@ -476,6 +502,9 @@ def _classify(exc: BaseException, started: float, timeout: float) -> tuple[str, 
     refused = next((e for e in _chain(exc) if isinstance(e, guard.PrivateAddressError)), None)
     if refused is not None:
         return "private_address", str(refused)[:200]
+    too_large = next((e for e in _chain(exc) if isinstance(e, guard.HeadersTooLarge)), None)
+    if too_large is not None:
+        return "headers_too_large", str(too_large)
     if isinstance(exc, socket.gaierror):
         if exc.errno == socket.EAI_NONAME:
             return "dns_nxdomain", message

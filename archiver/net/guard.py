@@ -1,13 +1,17 @@
-"""Where requests may go, and how long they may take: the address guard and the deadline watchdog.
+"""Where requests may go, how long they may take and how much head an answer may have: the
+address guard, the deadline watchdog and the head cap.
 
-Both act on the socket itself, through connection classes given to ``requests``:
+All act on the connection itself, through connection classes given to ``requests``:
 
 - the address guard checks the address a socket actually connected to, on every connection and
   so on every redirect hop, whatever notation the URL used (decimal, IPv4-mapped IPv6, …) and
   whatever DNS answered between our own lookup and the connect (DNS rebinding);
 - the watchdog shuts a socket down when its request's wall-clock deadline passes, so a server
   that trickles its headers a byte a second cannot hold a worker: read timeouts restart with
-  every byte, a deadline does not.
+  every byte, a deadline does not;
+- the head cap stops reading an answer's status line and headers (100 Continue heads before it
+  included) at ``MAX_HEAD_BYTES``: more is ``headers_too_large``, not megabytes held in memory
+  (http.client alone allows 100 headers of 64 KB each, and 100 Continue heads without end).
 
 Per-request values (deadline, whether private addresses are allowed) travel in a thread-local,
 because ``requests`` runs each request synchronously in the calling thread.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import http.client
 import ipaddress
 import itertools
 import queue
@@ -100,6 +105,52 @@ class PrivateAddressError(ArchiverError, ConnectionError):
     Raised inside urllib3's connect, so it reaches the fetch wrapped by urllib3 and requests;
     the fetch finds it in the exception's chain and reports ``private_address``.
     """
+
+
+# The most bytes of status lines and headers one answer may have, interim heads included.
+MAX_HEAD_BYTES = 65_536
+
+
+class HeadersTooLarge(http.client.HTTPException):
+    """An answer's head (status lines and headers) went past MAX_HEAD_BYTES.
+
+    An HTTPException, so urllib3 and requests wrap it as they wrap a malformed answer; the
+    fetch finds it in the chain and reports ``headers_too_large``."""
+
+
+class _HeadReader:
+    """The response's file, for as long as its head is read: every line counts against the
+    cap, and no line is read past it."""
+
+    def __init__(self, fp: Any, cap: int) -> None:
+        self._fp = fp
+        self._left = cap
+
+    def readline(self, limit: int = -1) -> bytes:
+        room = self._left + 1  # one byte past the cap tells "too large" from "exactly full"
+        line: bytes = self._fp.readline(room if limit is None or limit < 0 else min(limit, room))
+        self._left -= len(line)
+        if self._left < 0:
+            raise HeadersTooLarge(f"the answer's head is longer than {MAX_HEAD_BYTES} bytes")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
+class _HeadCappedResponse(http.client.HTTPResponse):
+    """http.client's response, reading its head (100 Continue heads too) through the cap."""
+
+    def begin(self) -> None:
+        if self.headers is not None:
+            return
+        plain = self.fp
+        self.fp = _HeadReader(plain, MAX_HEAD_BYTES)
+        try:
+            super().begin()
+        finally:
+            if self.fp is not None:  # None when begin() closed the connection
+                self.fp = plain
 
 
 class _RequestContext(threading.local):
@@ -235,6 +286,8 @@ def _new_conn(conn: HTTPConnection) -> socket.socket:
 
 
 class _GuardedHTTPConnection(HTTPConnection):
+    response_class = _HeadCappedResponse
+
     def _new_conn(self) -> socket.socket:
         return _new_conn(self)
 
@@ -249,6 +302,8 @@ class _GuardedHTTPConnection(HTTPConnection):
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):
+    response_class = _HeadCappedResponse
+
     def _new_conn(self) -> socket.socket:
         return _new_conn(self)
 

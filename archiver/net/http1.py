@@ -48,14 +48,22 @@ import requests.utils
 
 from ..store.stamps import utc_now
 from . import dns, guard
-from .fetch import CHUNK, FetchLimits, FetchResult, PreResolving, read_body
+from .fetch import (
+    CHUNK,
+    FetchLimits,
+    FetchResult,
+    PreResolving,
+    fetch_seconds,
+    past_deadline,
+    read_body,
+)
 
 CONNECT_TIMEOUT = 10.0
 # At most this much is asked of the socket at once. Not 64 KB: every receive allocates its
 # full size before shrinking to what came, and with a hundred threads doing so the heap
 # fragments (a 10,000-URL check peaked 16 MB higher with 64 KB).
 RECV_SIZE = 16_384
-MAX_HEADER_BYTES = 65_536
+MAX_HEADER_BYTES = guard.MAX_HEAD_BYTES  # an answer's heads together, and a chunk's size line
 MAX_HEADERS = 100  # as http.client
 IDLE_PER_ORIGIN = 16
 IDLE_SECONDS = 30.0  # a kept connection idle longer is closed rather than reused
@@ -276,13 +284,17 @@ class LeanFetcher(PreResolving):
         max_bytes: int | None = None,
         raw_sink: Callable[[bytes], None] | None = None,
         raw_limit: int = 0,
+        deadline: float | None = None,
     ) -> FetchResult:
         """Fetch ``url`` as :meth:`Fetcher.fetch` does (same arguments, same result)."""
         limits = self.limits
         budget = limits.max_bytes if max_bytes is None else max_bytes
         result = FetchResult(url=url, method=method, started_at=utc_now())
         started = time.monotonic()
-        deadline = started + limits.timeout
+        allowed = fetch_seconds(started, limits.timeout, deadline)
+        if allowed <= 0:
+            return past_deadline(result)
+        deadline = started + allowed
         self._begin(deadline)
         seen = {url}
         current = url
@@ -359,9 +371,7 @@ class LeanFetcher(PreResolving):
                 result.error_type = "too_many_redirects"
                 result.error_message = f"more than {limits.max_redirects} redirects"
         except Exception as exc:  # every transport failure becomes data; see classify
-            result.error_type, result.error_message = classify(
-                exc, started, limits.timeout, stage[0]
-            )
+            result.error_type, result.error_message = classify(exc, started, allowed, stage[0])
         finally:
             result.elapsed_ms = _ms_since(started)
         if result.redirects and result.final_url is None:
@@ -439,22 +449,27 @@ class LeanFetcher(PreResolving):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read_head(self, conn: _Conn, deadline: float) -> _Answer:
+        room = MAX_HEADER_BYTES  # for the final head and every interim one before it
         while True:
-            answer = _parse_head(self._head_bytes(conn, deadline))
+            head, room = self._head_bytes(conn, deadline, room)
+            answer = _parse_head(head)
             if not 100 <= answer.status < 200 or answer.status == 101:
                 return answer  # 1xx interim answers (100 Continue) are skipped
 
-    def _head_bytes(self, conn: _Conn, deadline: float) -> bytes:
+    def _head_bytes(self, conn: _Conn, deadline: float, room: int) -> tuple[bytes, int]:
+        """One head, and how many head bytes are left to the answer after it."""
         buf = conn.buf
         start = 0
         while True:
             end = _HEAD_END.search(buf, max(0, start - 3))
-            if end is not None:
+            if end is not None and end.end() <= room:
                 head = bytes(buf[: end.start()])
                 del buf[: end.end()]
-                return head
-            if len(buf) > MAX_HEADER_BYTES:
-                raise BadResponse(f"headers longer than {MAX_HEADER_BYTES} bytes")
+                return head, room - end.end()
+            if end is not None or len(buf) > room:
+                raise guard.HeadersTooLarge(
+                    f"the answer's head is longer than {MAX_HEADER_BYTES} bytes"
+                )
             start = len(buf)
             data = conn.recv(deadline, self.limits.timeout)
             if not data:
@@ -610,6 +625,8 @@ def classify(exc: BaseException, started: float, timeout: float, stage: str) -> 
     message = f"{type(exc).__name__}: {exc}"[:500]
     if isinstance(exc, guard.PrivateAddressError):
         return "private_address", str(exc)[:200]
+    if isinstance(exc, guard.HeadersTooLarge):
+        return "headers_too_large", str(exc)
     if isinstance(exc, socket.gaierror):
         if exc.errno == socket.EAI_NONAME:
             return "dns_nxdomain", message

@@ -4,6 +4,8 @@ Workers ask :class:`HostQueue` for the next item. It only hands out an item whos
 free slot (``per_host_concurrency``) and whose last request began at least ``per_host_delay``
 ago, so a worker never sits blocked on a busy host while other hosts have work waiting. A host
 that asks us to slow down (429/503, ``Retry-After``) is held back until the time it named.
+:class:`HostGate` holds single requests to the same limits, for hosts an item only borrows
+from (a captured page's images on another host).
 :func:`run_pool` runs the workers and hands each result to the calling thread, which alone
 writes to SQLite; a stop starts nothing new and abandons what is still running after a grace.
 """
@@ -128,6 +130,66 @@ class HostQueue(Generic[T]):
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+
+
+@dataclass
+class _Gate:
+    active: int = 0
+    next_start: float = 0.0
+
+
+class HostGate:
+    """Per-host concurrency and spacing for single requests, shared by every worker of a run.
+
+    :class:`HostQueue` spaces the items of a run by their own host; a capture's requisites go
+    to other hosts too (CDNs, a page's image server), and there one worker's requests meet
+    another's. Every request to a host passes this gate first, so each host a run touches,
+    cited or not, sees at most ``per_host_concurrency`` requests at once, starting at least
+    ``per_host_delay`` apart.
+    """
+
+    # Hosts idle past their delay are forgotten once this many are remembered.
+    PRUNE_AT = 4096
+
+    def __init__(self, per_host_concurrency: int, per_host_delay: float) -> None:
+        self._limit = max(1, per_host_concurrency)
+        self._delay = max(0.0, per_host_delay)
+        self._hosts: dict[str, _Gate] = {}
+        self._cond = threading.Condition()
+
+    def enter(self, host: str, deadline: float) -> bool:
+        """Wait for a free slot at ``host`` and take it; False (no slot taken) when
+        ``deadline`` (a ``time.monotonic()`` moment) comes first."""
+        with self._cond:
+            while True:
+                # Looked up again after every wait: an idle host may be pruned meanwhile.
+                gate = self._hosts.get(host)
+                if gate is None:
+                    if len(self._hosts) >= self.PRUNE_AT:
+                        self._prune()
+                    gate = self._hosts[host] = _Gate()
+                now = time.monotonic()
+                if gate.active < self._limit and gate.next_start <= now:
+                    gate.active += 1
+                    gate.next_start = now + self._delay
+                    return True
+                if now >= deadline:
+                    return False
+                wait = deadline - now
+                if gate.active < self._limit:
+                    wait = min(wait, gate.next_start - now)
+                self._cond.wait(wait)
+
+    def leave(self, host: str) -> None:
+        """Give back the slot :meth:`enter` took."""
+        with self._cond:
+            self._hosts[host].active -= 1  # a host with a slot taken is never pruned
+            self._cond.notify_all()
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        for name in [n for n, g in self._hosts.items() if not g.active and g.next_start <= now]:
+            del self._hosts[name]
 
 
 # After a stop, how long in-flight requests may take to finish before they are abandoned

@@ -12,7 +12,8 @@ Tables (plain names, foreign keys and indexes, so the file reads well in Dataset
 - ``reference_texts``: each source's first good page (compressed) and, once a later check
   found it changed, its main text: what drift is measured against.
 - ``captures``, ``capture_resources``, ``capture_texts`` (with FTS5): local copies (each with
-  its WARC file's path and SHA-256), every exchange stored in them, and searchable text.
+  its WARC file's path and SHA-256), every exchange stored in them (and every requisite
+  attempted that got no answer), and searchable text.
 - ``wayback_snapshots``, ``wayback_lookups``, ``wayback_state``: every Archive capture found,
   every lookup made, and each source's nearest and newest copy now.
 - ``wayback_saves``, ``wayback_save_events``, ``wayback_pauses``: Save Page Now jobs, every
@@ -649,7 +650,31 @@ def m010_what_copies_hold(db: Database) -> None:
 
 
 @migrations()
-def m011_text_of_part_of_a_page(db: Database) -> None:
+def m012_requisite_limits(db: Database) -> None:
+    """Every requisite attempted is a ``capture_resources`` row, with ``error_type`` and
+    ``error_message`` when it failed (no answer: no WARC record either); what a capture's
+    limits left out is ``captures.requisites_skipped``, a JSON object reason → count
+    (``count``, ``depth``, ``budget``, ``deadline``), null when nothing was."""
+    db.execute("alter table capture_resources add column error_type text")
+    db.execute("alter table capture_resources add column error_message text")
+    db.execute("alter table captures add column requisites_skipped text")
+
+
+@migrations()
+def m013_browser_captures(db: Database) -> None:
+    """Browser captures: how each capture was made (``http`` or ``browser``) and its
+    provenance record (JSON, also in its WARC); what archiver knows of a resource it made
+    (``capture_resources.meta``: a media file's title and duration, …)."""
+    db.execute(
+        "alter table captures add column method text not null default 'http' "
+        "check (method in ('http', 'browser'))"
+    )
+    db.execute("alter table captures add column provenance text")
+    db.execute("alter table capture_resources add column meta text")
+
+
+@migrations()
+def m014_text_of_part_of_a_page(db: Database) -> None:
     """``captures.text_truncated``: 1 when the capture's text and metadata were read from only
     the first ``max_parse_bytes`` of its page (the WARC file holds all of it)."""
     db.execute("alter table captures add column text_truncated integer not null default 0")

@@ -219,6 +219,8 @@ class Provenance:
     payload_sha256: str | None = None  # of the page's body as received
     warc: str | None = None  # the WARC file holding it, relative to the data folder
     truncated: str | None = None  # why the copy is incomplete, if it is
+    rendered: bool = False  # the markup is the DOM as Chromium rendered it
+    beside: tuple[tuple[str, str], ...] = ()  # (what, file) written next to this copy
 
 
 @dataclass(frozen=True)
@@ -778,6 +780,13 @@ def _banner(provenance: Provenance, removed: Counter[str], refreshes: list[str])
     if provenance.warc:
         line("The page exactly as received is kept in the WARC file ", code=provenance.warc)
         line("This file is a view of it, rewritten so that it can be opened safely.")
+    if provenance.rendered:
+        line(
+            "This is the page as a browser (Chromium) rendered it when captured, after its "
+            "scripts had run; the page's own traffic is in the WARC file too."
+        )
+    for what, name in provenance.beside:
+        line(f"{what}: ", code=name)
     line(
         "Made inert for reading: the page's scripts, event handlers, frames and automatic "
         "refreshes were removed and nothing in this copy is loaded from the network. "

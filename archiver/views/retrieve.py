@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import webbrowser
 import zlib
@@ -81,11 +82,15 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
             "error": c["error_type"],
             "holds": c["holds"],
             "holds_reason": c["holds_reason"],
+            "method": c["method"],
             "capture_id": c["id"],
         }
         for c in db.table("captures").rows_where("source_id = ?", [source_id], order_by="id desc")
     ]
     local = _local_copy(captures, data_dir)
+    if local is not None:
+        local.update(made_of(db, local["capture_id"], data_dir))
+        local["requisites"] = _requisites_of(db, local["capture_id"])
     verdict = state.get("verdict") or "unchecked"
     nearest = nearest_copy(db, source_id)
     snapshots = [{**s, "holds": status_holds(s["status"])} for s in copies(db, source_id)]
@@ -120,6 +125,43 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
     }
 
 
+def made_of(db: Database, capture_id: int, data_dir: Path) -> dict[str, Any]:
+    """How a capture was made and what archiver made of the page: ``method``, the rendered
+    ``dom``, ``screenshot`` and ``pdf`` (each ``{uri, sha256, bytes}`` or null), ``media``
+    (each ``{path, url, sha256, bytes, title, duration}``: path is the WARC holding it) and
+    ``subtitles``, and the ``provenance`` record."""
+    capture = db.table("captures").get(capture_id)
+    made: dict[str, Any] = {"method": capture["method"], "dom": None, "screenshot": None}
+    made.update(pdf=None, media=[], subtitles=[])
+    for r in db.table("capture_resources").rows_where(
+        "capture_id = ? and role in ('dom', 'screenshot', 'pdf', 'media', 'subtitles')",
+        [capture_id],
+        order_by="id",
+    ):
+        entry = {"uri": r["url"], "sha256": r["payload_sha256"], "bytes": r["bytes"]}
+        if r["role"] == "media":
+            meta = json.loads(r["meta"] or "{}")
+            made["media"].append(
+                {
+                    "path": str((data_dir / capture["warc_path"]).resolve()),
+                    "url": r["url"],
+                    "sha256": r["payload_sha256"],
+                    "bytes": r["bytes"],
+                    "content_type": r["content_type"],
+                    "title": meta.get("title"),
+                    "duration": meta.get("duration"),
+                    "truncated": bool(meta.get("truncated")),
+                }
+            )
+        elif r["role"] == "subtitles":
+            language = json.loads(r["meta"] or "{}").get("language")
+            made["subtitles"].append({**entry, "language": language})
+        else:
+            made[r["role"]] = entry
+    made["provenance"] = json.loads(capture["provenance"]) if capture["provenance"] else None
+    return made
+
+
 def _local_copy(captures: list[dict[str, Any]], data_dir: Path) -> dict[str, Any] | None:
     """The local copy to give a reader: the earliest full capture that holds the content (the
     nearest to the citation), else the newest full capture, whatever it holds."""
@@ -138,6 +180,20 @@ def _local_copy(captures: list[dict[str, Any]], data_dir: Path) -> dict[str, Any
         "holds": pick["holds"],
         "capture_id": pick["capture_id"],
     }
+
+
+def _requisites_of(db: Database, capture_id: int) -> dict[str, Any]:
+    """A capture's requisites: how many were stored, failed, and left out by its limits."""
+    row = db.execute(
+        """select c.requisites_skipped,
+             (select count(*) from capture_resources r where r.capture_id = c.id
+              and r.role = 'requisite' and r.error_type is null),
+             (select count(*) from capture_resources r where r.capture_id = c.id
+              and r.role = 'requisite' and r.error_type is not null)
+           from captures c where c.id = ?""",
+        [capture_id],
+    ).fetchone()
+    return {"stored": row[1], "failed": row[2], "skipped": requisites_skipped(row[0])}
 
 
 def _cited_on(db: Database, source_id: int) -> str | None:
@@ -359,6 +415,7 @@ def export_copy(
     *,
     capture_id: int | None = None,
     max_bytes: int = DEFAULTS.max_capture_bytes,
+    media_max_bytes: int = DEFAULTS.media_max_bytes,
 ) -> Export:
     """Write a full capture (``capture_id``; by default the earliest that holds the cited
     content, the nearest to the citation, else the newest) as ``index.html`` plus
@@ -370,7 +427,7 @@ def export_copy(
     inflates without end costs that, not the disk.
     """
     try:
-        return _export(db, source_id, data_dir, out_dir, capture_id, max_bytes)
+        return _export(db, source_id, data_dir, out_dir, capture_id, max_bytes, media_max_bytes)
     except OSError as exc:
         raise StorageError(exc.filename or out_dir, exc) from exc
 
@@ -382,6 +439,7 @@ def _export(
     out_dir: Path,
     capture_id: int | None,
     max_bytes: int,
+    media_max_bytes: int,
 ) -> Export:
     where, params = "source_id = ? and status = 'captured'", [source_id]
     if capture_id is not None:
@@ -407,37 +465,58 @@ def _export(
     # Names first, from the stored rows; then one body at a time, so a page with large
     # requisites is never held in memory whole. Scripts and pages are not exported: nothing
     # in the copy may run, and nothing refers to them any more.
+    # The media file downloaded whole stands in for the browser's partial fetch of it.
     names = {
         r["url"]: name
+        for role in ("requisite", "media")
         for r in resources
-        if r["role"] == "requisite" and (r["status_code"] or 0) < 400
+        # A requisite that got no answer has no record to export.
+        if r["role"] == role and r["record_offset"] is not None
+        if (r["status_code"] or 0) < 400
         if (name := _file_name(r["url"], r["content_type"] or "", r["payload_sha256"]))
     }
     incomplete: list[str] = []
     budget = max_bytes
+    media_budget = media_max_bytes
+    exported: set[str] = set()
     for resource in resources:
         name = names.get(resource["url"])
-        if resource["role"] != "requisite" or name is None:
+        if resource["role"] not in ("requisite", "media") or name is None:
             continue
-        if budget <= 0:
+        if name in exported or name != _file_name(
+            resource["url"], resource["content_type"] or "", resource["payload_sha256"]
+        ):
+            continue  # written already, or the browser's partial fetch of a media file
+        exported.add(name)
+        # The media file has a budget of its own (media_max_bytes): it is the evidence.
+        media = resource["role"] == "media"
+        if budget <= 0 and not media:
             incomplete.append(
                 f"{resource['url']} was not exported: the requisites' budget "
                 f"({max_bytes} bytes decoded) was spent"
             )
             del names[resource["url"]]
             continue
-        budget -= _export_requisite(
+        spent = _export_requisite(
             db,
             data_dir,
             capture["warc_path"],
             resource,
             files / name,
             names,
-            budget,
+            max(media_budget if media else budget, 0),
             incomplete,
         )
+        if media:
+            media_budget -= spent
+        else:
+            budget -= spent
+    beside = _export_made(db, data_dir, capture["warc_path"], resources, files, names, max_bytes)
     page = next(r for r in resources if r["role"] == "page")
-    body, content_type, cut = _payload(db, data_dir, capture["warc_path"], page, max_bytes)
+    rendered = next((r for r in resources if r["role"] == "dom"), None)
+    body, content_type, cut = _payload(
+        db, data_dir, capture["warc_path"], rendered or page, max_bytes
+    )
     notes = []
     if capture["truncated"]:
         notes.append(
@@ -445,6 +524,9 @@ def _export(
         )
     if cut:
         notes.append(f"the page decodes to more than {max_bytes} bytes; only those are shown")
+    left_out = _left_out(capture.get("requisites_skipped"))
+    if left_out:
+        notes.append(left_out)
     incomplete[:0] = [f"{page['url']}: {note}" for note in notes]
     provenance = Provenance(
         url=capture["url"],
@@ -453,6 +535,8 @@ def _export(
         payload_sha256=capture["payload_sha256"],
         warc=capture["warc_path"],
         truncated="; ".join(notes) + "." if notes else None,
+        rendered=rendered is not None,
+        beside=tuple(beside),
     )
     inert = make_inert(
         decode_body(body, content_type),
@@ -463,6 +547,67 @@ def _export(
     index = out_dir / "index.html"
     private.write_bytes(index, inert.markup.encode("utf-8"))
     return Export(index, incomplete, inert.removed)
+
+
+# What a browser capture made of the page, and the names it is exported under.
+_MADE_FILES = {"screenshot": "screenshot.png", "pdf": "page.pdf"}
+
+
+def _export_made(
+    db: Database,
+    data_dir: Path,
+    warc_path: str,
+    resources: list[dict[str, Any]],
+    files: Path,
+    names: dict[str, str],
+    limit: int,
+) -> list[tuple[str, str]]:
+    """Write the screenshot, PDF and subtitles beside the page (a ``<track>`` then points at
+    its subtitles); say what was written."""
+    written = []
+    for resource in resources:
+        role = resource["role"]
+        if role in _MADE_FILES:
+            name = _MADE_FILES[role]
+            what = "Full-page screenshot" if role == "screenshot" else "PDF print"
+        elif role == "subtitles":
+            meta = json.loads(resource["meta"] or "{}")
+            language = meta.get("language") or "und"
+            ext = "srt" if meta.get("ext") == "srt" else "vtt"
+            name = f"subtitles.{_safe_name(language)}.{ext}"
+            if meta.get("url"):
+                names[meta["url"]] = name
+            what = f"Subtitles ({language})"
+        else:
+            continue
+        with private.open_new(files / name) as out:
+            _stream_payload(db, data_dir, warc_path, resource, limit, out.write)
+        written.append((f"{what}, made when captured", f"files/{name}"))
+    return written
+
+
+def _safe_name(text: str) -> str:
+    """A language tag as part of a file name: letters, digits and dashes only."""
+    return "".join(ch for ch in text[:20] if ch.isascii() and (ch.isalnum() or ch == "-")) or "und"
+
+
+def _left_out(skipped_json: str | None) -> str | None:
+    """What a capture's limits left out of it, as a note ("12 requisite(s) were left out at
+    capture time by its limits (count 10, depth 2)"), or None."""
+    skipped = requisites_skipped(skipped_json)
+    if not skipped:
+        return None
+    total = sum(skipped.values())
+    reasons = ", ".join(f"{reason} {n}" for reason, n in skipped.items())
+    return f"{total} requisite(s) were left out at capture time by its limits ({reasons})"
+
+
+def requisites_skipped(skipped_json: str | None) -> dict[str, int]:
+    """``captures.requisites_skipped`` as a dict (empty when nothing was left out)."""
+    if not skipped_json:
+        return {}
+    loaded = json.loads(skipped_json)
+    return {str(reason): int(count) for reason, count in loaded.items()}
 
 
 def _export_requisite(
@@ -539,9 +684,13 @@ def _stream_payload(
     with (data_dir / path).open("rb") as f:
         f.seek(offset)
         record = next(iter(ArchiveIterator(f)))
+        # A resource record (screenshot, media, …) has no HTTP headers: stored as made.
+        http = record.http_headers
         if content_type is not None:
-            content_type.append(record.http_headers.get_header("Content-Type") or "")
-        encoding = record.http_headers.get_header("Content-Encoding") or ""
+            content_type.append(
+                (http.get_header("Content-Type") if http else record.content_type) or ""
+            )
+        encoding = (http.get_header("Content-Encoding") if http else "") or ""
         try:
             return decode_stored(record.raw_stream.read, encoding, limit, sink)
         except zlib.error:
