@@ -3,8 +3,9 @@
 
 Serves the tests' local web (tests/testweb.py) on two loopback hosts with pages whose text a
 script writes, pages with requisites, and video pages (a small clip and subtitles), imports
-them, then times `archiver capture` in a child process per setting, sampling the resident
-memory of the whole process tree (Python, Playwright's driver, Chromium's processes).
+them, then times `archiver capture` in a child process per setting, sampling the memory of
+the whole process tree (Python, Playwright's driver, Chromium's processes) as PSS: a page
+shared by several processes counts once, not once per process.
 Loopback only; bounded in pages and seconds; stops by itself.
 
     python bench/browser_bench.py                       # 40 pages at 1, 2 and 4
@@ -72,7 +73,9 @@ def run(urls: list[str], work: Path, env_extra: dict[str, str], cap: float) -> d
     imported = run_measured([*archiver, "import", str(csv)], env, work, 120, work / "import")
     if imported.returncode != 0:
         raise SystemExit(f"import failed: {imported.stderr[-500:]}")
-    done = run_measured([*archiver, "capture", "--json"], env, work, cap, work / "capture")
+    done = run_measured(
+        [*archiver, "capture", "--json"], env, work, cap, work / "capture", proportional=True
+    )
     if done.returncode != 0:
         raise SystemExit(f"capture failed ({done.returncode}): {done.stderr[-800:]}")
     summary = json.loads(done.stdout)
@@ -83,7 +86,8 @@ def run(urls: list[str], work: Path, env_extra: dict[str, str], cap: float) -> d
         "method": summary["method"],
         "seconds": round(done.seconds, 1),
         "pages_per_minute": round(captured / done.seconds * 60, 1),
-        "peak_tree_rss_mb": round(done.peak_rss_sum_mb),
+        "peak_tree_pss_mb": round(done.peak_rss_sum_mb),
+        "peak_one_process_rss_mb": round(done.peak_rss_mb),
         "cpu_seconds": round(done.cpu_seconds, 1),
     }
 

@@ -177,8 +177,12 @@ def find_tool(name: str) -> str | None:
 PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants now (Linux /proc; 0 elsewhere)."""
+def tree_rss_mb(pid: int, proportional: bool = False) -> float:
+    """Resident memory of a process and all its descendants now (Linux /proc; 0 elsewhere).
+
+    proportional: each page shared by several processes counted once in all (PSS), so that a
+    browser's dozen processes, which share most of their memory, are not counted a dozen times.
+    """
     total, stack, seen = 0.0, [pid], set()
     while stack:
         current = stack.pop()
@@ -186,8 +190,13 @@ def tree_rss_mb(pid: int) -> float:
             continue
         seen.add(current)
         try:
-            with open(f"/proc/{current}/statm") as statm:
-                total += int(statm.read().split()[1]) * PAGE_MB
+            if proportional:
+                with open(f"/proc/{current}/smaps_rollup") as rollup:
+                    pss = next(line for line in rollup if line.startswith("Pss:"))
+                    total += int(pss.split()[1]) / 1024
+            else:
+                with open(f"/proc/{current}/statm") as statm:
+                    total += int(statm.read().split()[1]) * PAGE_MB
             # Children of every thread: a browser started from a worker thread counts too.
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as children:
@@ -212,7 +221,12 @@ class Measured:
 
 
 def run_measured(
-    command: list[str], env: dict[str, str], cwd: Path, cap: float, log_prefix: Path
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    cap: float,
+    log_prefix: Path,
+    proportional: bool = False,
 ) -> Measured:
     """Run one child with a wall-clock cap; time it and read its peak RSS from wait4().
 
@@ -246,7 +260,7 @@ def run_measured(
 
         def sample() -> None:
             while waiter.is_alive():
-                peak_sum[0] = max(peak_sum[0], tree_rss_mb(proc.pid))
+                peak_sum[0] = max(peak_sum[0], tree_rss_mb(proc.pid, proportional))
                 waiter.join(SAMPLE)
 
         sampler = threading.Thread(target=sample, daemon=True)

@@ -62,14 +62,15 @@ _CHROMIUM_ARGS = (
 
 # Scroll a screen at a time so lazy images and infinite lists load, then back to the top.
 _SCROLL = """async ([steps, pause]) => {
-  for (let i = 0; i < steps; i++) {
+  let moved = 0;
+  for (; moved < steps; moved++) {
     const before = window.scrollY;
     window.scrollBy(0, window.innerHeight);
-    await new Promise(r => setTimeout(r, pause));
     if (window.scrollY === before) break;
+    await new Promise(r => setTimeout(r, pause));
   }
   window.scrollTo(0, 0);
-  return document.documentElement ? document.documentElement.scrollHeight : 0;
+  return [document.documentElement ? document.documentElement.scrollHeight : 0, moved];
 }"""
 
 
@@ -245,8 +246,10 @@ class BrowserSession:
             rendering.notes.append(f"page did not settle within {options.timeout:g} s")
         height = 0
         try:
-            height = int(await page.evaluate(_SCROLL, [SCROLL_STEPS, 150]))
-            await page.wait_for_load_state("networkidle", timeout=ms_left(5))
+            height, moved = await page.evaluate(_SCROLL, [SCROLL_STEPS, 150])
+            height = int(height)
+            if moved:  # what scrolling brought into view may still be loading
+                await page.wait_for_load_state("networkidle", timeout=ms_left(5))
         except PlaywrightError as exc:
             if rendering.settled:
                 rendering.notes.append(f"scrolling the page: {_first_line(exc)}")
