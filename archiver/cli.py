@@ -153,7 +153,7 @@ def run(context: Context, as_json: bool) -> None:
     if summary.wayback is not None:
         _print_wayback(summary.wayback)
     for line in summary.lines():
-        click.echo(_cell(line))
+        click.echo(line)
 
 
 @cli.command(name="import")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import html
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
@@ -13,6 +12,7 @@ from sqlite_utils import Database
 
 from ..csvsafe import safe_dict
 from ..store import require_report
+from ..textsafe import shown
 from .jsonstream import dumps, json_array, json_list, json_object_sql
 from .status import citation_query, stream_rows, stream_tuples
 
@@ -161,9 +161,9 @@ def _pieces(data: dict[str, Any], output_format: str) -> Iterator[str]:
     elif output_format == "csv":
         yield from _csv(data["rows"])
     elif output_format == "md":
-        yield from map(_shown, _markdown(data))
+        yield from map(shown, _markdown(data))
     elif output_format == "html":
-        yield from map(_shown, _html(data))
+        yield from map(shown, _html(data))
     else:
         raise ValueError(f"unknown format {output_format!r}")
 
@@ -227,15 +227,6 @@ def _use_instead(row: dict[str, Any]) -> str | None:
     if row["use_instead"] is None and row["verdict"] in URGENCY:
         return NO_CONTENT
     return row["use_instead"]
-
-
-# Control characters (but tab and line ends) and bidi controls: no document for people needs
-# them, and a report printed on a terminal must not steer it (retitle, clear, recolour).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _shown(text: str) -> str:
-    return _CONTROL.sub("\ufffd", text)
 
 
 def _md_cell(text: Any) -> str:
@@ -342,7 +333,7 @@ def write_annotated(db: Database, report_id: str | None, output_format: str, out
                 if row["wayback_url"]
                 else ""
             )
-            out.write(_shown(f"{row['footnote']}. {_md_cell(row['url'])}{archived}\n"))
+            out.write(shown(f"{row['footnote']}. {_md_cell(row['url'])}{archived}\n"))
         return
     out.write(_page_start(title) + '<ol class="footnotes">\n')
     for row in rows:
@@ -351,12 +342,12 @@ def write_annotated(db: Database, report_id: str | None, output_format: str, out
             archive = html.escape(row["wayback_url"])
             date = html.escape(row["wayback_date"])
             out.write(
-                _shown(
+                shown(
                     f'<li value="{row["footnote"]}"><a href="{url}" data-versionurl="{archive}" '
                     f'data-versiondate="{date}">{url}</a> (archived <a href="{archive}">{date}</a>)'
                     "</li>\n"
                 )
             )
         else:
-            out.write(_shown(f'<li value="{row["footnote"]}"><a href="{url}">{url}</a></li>\n'))
+            out.write(shown(f'<li value="{row["footnote"]}"><a href="{url}">{url}</a></li>\n'))
     out.write("</ol>\n" + _PAGE_END)
