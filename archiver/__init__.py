@@ -34,6 +34,8 @@ _WHERE = {
     "Interrupted": ".errors",
     "InvalidURL": ".errors",
     "MAIN_JOB": ".pipeline",
+    "ParseLimits": ".parsing",
+    "ParseTimeout": ".errors",
     "ParsedReport": ".ingest",
     "Paused": ".errors",
     "RunSummary": ".pipeline",

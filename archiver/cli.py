@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -75,7 +76,7 @@ class ArchiverGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ArchiverError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(_cell(str(exc))) from exc
         except BrokenPipeError:
             # The reader stopped early (`archiver status | head`): not an error of ours. Send
             # what is still buffered nowhere, so the interpreter's last flush cannot fail.
@@ -206,7 +207,7 @@ def import_(
         )
     if as_json:
         payload: Any = [r.as_dict() for r in results] if len(results) > 1 else results[0].as_dict()
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        _print_json(payload)
         return
     for result in results:
         _print_import(result)
@@ -224,7 +225,7 @@ def _print_import(result: ImportResult) -> None:
         )
     for skipped in result.skipped:
         where = f"line {skipped['line']}: " if skipped["line"] else ""
-        click.echo(f"  Skipped {where}{skipped['url']} ({skipped['reason']})")
+        click.echo(f"  Skipped {where}{_cell(skipped['url'])} ({skipped['reason']})")
 
 
 @cli.command()
@@ -288,11 +289,13 @@ def _print_check(summary: Any) -> None:
     if first:
         click.echo(f"  {first} source(s) checked for the first time")
     for change in changes[:MAX_LISTED]:
-        click.echo(f"  {change['url']}: {change['from']} → {change['to']} ({change['reason']})")
+        click.echo(
+            f"  {_cell(change['url'])}: {change['from']} → {change['to']} ({change['reason']})"
+        )
     if len(changes) > MAX_LISTED:
         click.echo(f"  … and {len(changes) - MAX_LISTED} more changes: see `archiver status`")
     for url in summary.drifted:
-        click.echo(f"  {url}: drifted (its text changed since the first check)")
+        click.echo(f"  {_cell(url)}: drifted (its text changed since the first check)")
 
 
 @cli.command()
@@ -331,7 +334,7 @@ def _print_capture(summary: Any, settings: Settings) -> None:
     if requisites["stored"] or requisites["failed"] or requisites["skipped"]:
         click.echo(f"  Requisites: {_requisite_counts(requisites)}.")
     for failure in summary.failures[:MAX_LISTED]:
-        click.echo(f"  failed: {failure['url']} ({failure['error']})")
+        click.echo(f"  failed: {_cell(failure['url'])} ({failure['error']})")
     for limited in summary.limited[:MAX_LISTED]:
         left_out = ", ".join(f"{reason} {n}" for reason, n in limited["skipped"].items())
         click.echo(f"  requisites left out: {_cell(limited['url'])} ({left_out})")
@@ -363,7 +366,7 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
     rows = search_text(context.db, query, report_id)
     out = click.get_text_stream("stdout")
     if as_json:
-        out.writelines(json_array(rows))
+        out.writelines(_json_safe(piece) for piece in json_array(rows))
         out.write("\n")
         return
     found = False
@@ -419,7 +422,7 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
                 err=True,
             )
     if as_json:
-        click.echo(json.dumps(found[0] if len(found) == 1 else found, ensure_ascii=False, indent=2))
+        _print_json(found[0] if len(found) == 1 else found)
         return
     for item in found:
         click.echo(
@@ -494,7 +497,7 @@ def export(context: Context, ref: str, directory: Path, report_id: str | None) -
         )
         click.echo(f"Wrote {exported.index}")
         for note in exported.incomplete:
-            click.echo(f"  incomplete: {note}")
+            click.echo(f"  incomplete: {_cell(note)}")
 
 
 @cli.command()
@@ -585,7 +588,7 @@ def _one_scope(report_id: str | None, url: str | None) -> None:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    click.echo(_json_safe(json.dumps(data, ensure_ascii=False, indent=2)))
 
 
 @contextlib.contextmanager
@@ -687,7 +690,7 @@ def reports(context: Context, as_json: bool) -> None:
     """List reports with their footnote, citation and source counts."""
     rows = report_rows(context.db)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return
     for row in rows:
         row["markers_without_urls"] = number_ranges(row["markers_without_urls"])
@@ -752,7 +755,7 @@ def runs(context: Context, limit: int, as_json: bool) -> None:
 
     rows = run_rows(context.db, limit)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return
     for row in rows:
         row["counts"] = " ".join(f"{k}={v}" for k, v in row["counts"].items())
@@ -771,6 +774,16 @@ _PRINTABLE = str.maketrans(
     | {c: "\ufffd" for c in (*range(32), *range(127, 160)) if c not in (9, 10, 13)}
     | {c: "\ufffd" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 )
+
+
+# JSON escapes C0 controls but writes C1 ones (U+0080-U+009F) as they are, and some terminals
+# obey those (U+009B begins a control sequence as ESC [ does); bidi controls too. Written as
+# \u escapes they are the same JSON value to any parser.
+_JSON_UNSAFE = re.compile("[\x80-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_safe(text: str) -> str:
+    return _JSON_UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def _cell(value: Any) -> str:

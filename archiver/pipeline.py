@@ -29,6 +29,7 @@ from .errors import ArchiverError, Interrupted
 from .ingest import detect_format, read_report
 from .ingest.importer import ImportResult, import_report
 from .store import file_sha256, runs, scoped_sources
+from .textsafe import shown
 from .views.changes import KINDS, changes, source_states
 
 # Stages in the order the main job runs them.
@@ -132,7 +133,7 @@ class RunSummary:
             if kind == "newly_archived":
                 continue  # good news needs no list
             for url in self.changes[kind][:MAX_LISTED]:
-                out.append(f"  {kind.replace('_', ' ')}: {url}")
+                out.append(f"  {kind.replace('_', ' ')}: {shown(url)}")
         return out
 
 

@@ -12,6 +12,7 @@ from sqlite_utils import Database
 
 from ..csvsafe import safe_dict
 from ..store import require_report
+from ..textsafe import shown
 from .jsonstream import dumps, json_array, json_list, json_object_sql
 from .status import citation_query, stream_rows, stream_tuples
 
@@ -160,9 +161,9 @@ def _pieces(data: dict[str, Any], output_format: str) -> Iterator[str]:
     elif output_format == "csv":
         yield from _csv(data["rows"])
     elif output_format == "md":
-        yield from _markdown(data)
+        yield from map(shown, _markdown(data))
     elif output_format == "html":
-        yield from _html(data)
+        yield from map(shown, _html(data))
     else:
         raise ValueError(f"unknown format {output_format!r}")
 
@@ -325,13 +326,14 @@ def write_annotated(db: Database, report_id: str | None, output_format: str, out
     rows = stream_rows(db, *citation_query(db, select, report_id))
     title = f"Sources of {report_id}" if report_id else "Cited sources"
     if output_format == "md":
+        # A URL may hold what Markdown reads as HTML or a link ("…/[x](javascript:…)"): escaped.
         for row in rows:
             archived = (
-                f" (archived {row['wayback_date']}: {row['wayback_url']})"
+                f" (archived {row['wayback_date']}: {_md_cell(row['wayback_url'])})"
                 if row["wayback_url"]
                 else ""
             )
-            out.write(f"{row['footnote']}. {row['url']}{archived}\n")
+            out.write(shown(f"{row['footnote']}. {_md_cell(row['url'])}{archived}\n"))
         return
     out.write(_page_start(title) + '<ol class="footnotes">\n')
     for row in rows:
@@ -340,10 +342,12 @@ def write_annotated(db: Database, report_id: str | None, output_format: str, out
             archive = html.escape(row["wayback_url"])
             date = html.escape(row["wayback_date"])
             out.write(
-                f'<li value="{row["footnote"]}"><a href="{url}" data-versionurl="{archive}" '
-                f'data-versiondate="{date}">{url}</a> (archived <a href="{archive}">{date}</a>)'
-                "</li>\n"
+                shown(
+                    f'<li value="{row["footnote"]}"><a href="{url}" data-versionurl="{archive}" '
+                    f'data-versiondate="{date}">{url}</a> (archived <a href="{archive}">{date}</a>)'
+                    "</li>\n"
+                )
             )
         else:
-            out.write(f'<li value="{row["footnote"]}"><a href="{url}">{url}</a></li>\n')
+            out.write(shown(f'<li value="{row["footnote"]}"><a href="{url}">{url}</a></li>\n'))
     out.write("</ol>\n" + _PAGE_END)
