@@ -411,3 +411,21 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_hostile_bundles_are_refused_without_inflating_them(tmp_path: Path, run_cli: Run) -> None:
+    bomb = tmp_path / "bomb.wacz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("archive/bomb.warc.gz", "w") as entry:
+            for _ in range(200):
+                entry.write(bytes(1 << 20))  # 200 MB of zeros, about 200 KB deflated
+        archive.writestr("datapackage.json", "[")
+    started = time.monotonic()
+    failed = run_cli("verify", str(bomb), "--json")
+    assert failed.exit_code == 1 and time.monotonic() - started < 5
+    problems = [p["problem"] for p in json.loads(failed.output)["problems"]]
+    assert any("(a zip bomb?): not read" in p for p in problems), problems
+    assert "datapackage.json is not JSON" in " ".join(problems)
+    junk = write(tmp_path / "junk.wacz", b"not a zip at all")
+    failed = run_cli("verify", str(junk))
+    assert failed.exit_code == 1 and "not a readable zip file" in failed.output
