@@ -21,6 +21,8 @@ from .version import __version__
 # Each public name and the module that defines it.
 _WHERE = {
     "ArchiverError": ".errors",
+    "BundleCheck": ".bundle.check",
+    "BundleResult": ".bundle.wacz",
     "CallFailed": ".errors",
     "CaptureOptions": ".capture",
     "CaptureSummary": ".capture",
@@ -60,6 +62,7 @@ _WHERE = {
     "import_report": ".ingest.importer",
     "load_settings": ".config",
     "lookup_and_save": ".wayback",
+    "init_key": ".bundle.keys",
     "make_inert": ".views.inert",
     "open_db": ".store",
     "read_report": ".ingest",
@@ -69,8 +72,10 @@ _WHERE = {
     "search_text": ".views.retrieve",
     "source_copies": ".views.retrieve",
     "source_states": ".views.changes",
+    "verify_bundle": ".bundle.check",
     "verify_captures": ".capture.verify",
     "wayback_options": ".wayback",
+    "write_bundle": ".bundle.wacz",
 }
 
 __all__ = ["__version__", *sorted(_WHERE)]

@@ -137,6 +137,11 @@ class Settings:
         "5m", "scheduler: re-import the `citations` file when it changed (duration or cron)"
     )
     log_format: str = _setting("plain", "scheduler log lines on stderr: plain or json")
+    timestamp_url: str = _setting(
+        "",
+        "RFC 3161 time-stamping authority asked for a token by `archiver bundle --sign` "
+        "(empty: none)",
+    )
 
     @classmethod
     def names(cls) -> list[str]:
@@ -307,6 +312,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"setting log_format = {settings.log_format!r}: expected plain or json")
     for key, urls in (
         ("canary_urls", settings.canary_urls),
+        ("timestamp_url", (settings.timestamp_url,) if settings.timestamp_url else ()),
         ("wayback_url", (settings.wayback_url,)),
         ("wayback_availability_url", (settings.wayback_availability_url,)),
     ):
