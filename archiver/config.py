@@ -131,6 +131,18 @@ class Settings:
         "5m", "scheduler: re-import the `citations` file when it changed (duration or cron)"
     )
     log_format: str = _setting("plain", "scheduler log lines on stderr: plain or json")
+    serve_host: str = _setting(
+        "127.0.0.1", "dashboard (archiver serve): address to listen on; others need serve_token"
+    )
+    serve_port: int = _setting(8000, "dashboard: port to listen on (0: any free port)")
+    serve_replay_port: int = _setting(
+        0, "dashboard: port of its replay server, another origin (0: any free port)"
+    )
+    serve_token: str = _setting(
+        "",
+        "dashboard: bearer token (or login) every request needs; required off loopback",
+        secret=True,
+    )
 
     @classmethod
     def names(cls) -> list[str]:
@@ -259,6 +271,8 @@ _BOUNDS = (
     # The Archive's documented limits are about 12 saves and 30 lookups a minute.
     ("wayback_saves_per_minute", 0.1, 12.0),
     ("wayback_lookups_per_minute", 0.1, 30.0),
+    ("serve_port", 0, 65535),
+    ("serve_replay_port", 0, 65535),
 )
 
 

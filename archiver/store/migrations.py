@@ -671,3 +671,10 @@ def m013_browser_captures(db: Database) -> None:
     )
     db.execute("alter table captures add column provenance text")
     db.execute("alter table capture_resources add column meta text")
+
+
+@migrations()
+def m014_payload_lookup(db: Database) -> None:
+    """Finding the record that first stored a payload (a revisit's body, for export and for
+    the dashboard's replay) by its SHA-256, without reading every resource row."""
+    db.table("capture_resources").create_index(["payload_sha256"], if_not_exists=True)
