@@ -29,6 +29,7 @@ _WHERE = {
     "CitedURL": ".ingest",
     "Clock": ".clock",
     "ConfigError": ".errors",
+    "DashboardServer": ".web.server",
     "ImportResult": ".ingest.importer",
     "InputError": ".errors",
     "Interrupted": ".errors",

@@ -8,6 +8,7 @@ its turn for each write, never for the whole action.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import secrets
 import threading
@@ -104,10 +105,8 @@ class Runner:
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the running action to stop (it keeps what it finished) and wait for it."""
         self._stop.set()
-        try:
+        with contextlib.suppress(queue.Full):  # a full queue wakes the thread anyway
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         self._thread.join(timeout)
 
     def _work(self) -> None:

@@ -10,6 +10,7 @@ a sandboxed frame, and the Content Security Policy allows nothing else.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sqlite3
@@ -32,6 +33,8 @@ from ..errors import ArchiverError
 from ..store import open_reader
 from ..views.report import write_annotated, write_report
 from ..views.retrieve import stream_made
+from .actions import ACTIONS, Runner
+from .charts import bar, timeline
 from .pages import (
     FILTERS,
     capture_data,
@@ -42,8 +45,6 @@ from .pages import (
     search_data,
     source_data,
 )
-from .actions import ACTIONS, Runner
-from .charts import bar, timeline
 from .replay import Replay
 from .security import SESSION_COOKIE, Guard, host_name
 
@@ -116,7 +117,7 @@ class Dashboard:
         request = _Request(environ)
         response = self._respond(request)
         self._secure(request, response)
-        return response(environ, start_response)  # type: ignore[no-any-return]
+        return response(environ, start_response)
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -150,10 +151,10 @@ class Dashboard:
         try:
             handler = getattr(self, f"_{endpoint}")
             if request.method == "POST":
-                return handler(request, **args)  # type: ignore[no-any-return]
+                return handler(request, **args)
             db = open_reader(self.settings.db)
             try:
-                return handler(request, db, as_json, **args)  # type: ignore[no-any-return]
+                return handler(request, db, as_json, **args)
             finally:
                 db.conn.close()
         except NotFound as exc:
@@ -291,7 +292,7 @@ class Dashboard:
     def _made(self, db: Any, capture_id: int, role: str) -> Any:
         if next(db.table("captures").rows_where("id = ?", [capture_id]), None) is None:
             raise NotFound(f"no capture {capture_id}")
-        body = tempfile.SpooledTemporaryFile(max_size=2_000_000)
+        body = tempfile.SpooledTemporaryFile(max_size=2_000_000)  # noqa: SIM115 (the answer closes it)
         limit = self.settings.max_capture_bytes
         if not stream_made(db, self.settings.data_dir, capture_id, role, body.write, limit):
             body.close()
@@ -307,12 +308,16 @@ class Dashboard:
         annotated = request.args.get("annotated") == "1"
         if output_format not in (ANNOTATED_FORMATS if annotated else REPORT_FORMATS):
             raise ArchiverError(f"no such format: {output_format}")
-        body = tempfile.SpooledTemporaryFile(max_size=2_000_000, mode="w+b")
-        text = _TextSink(body)
+        # Written whole before the answer starts: the read is over (its snapshot let go) before
+        # a slow client has read the first byte. Past 2 MB it waits on disk, not in memory.
+        body = tempfile.SpooledTemporaryFile(max_size=2_000_000)  # noqa: SIM115 (the answer closes it)
+        text = io.TextIOWrapper(body, encoding="utf-8", newline="")
         if annotated:
             write_annotated(db, report_id, output_format, text)
         else:
             write_report(db, report_id, output_format, text)
+        text.flush()
+        text.detach()
         body.seek(0)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", report_id)[:100] or "report"
         name += "-annotated" if annotated else ""
@@ -356,7 +361,7 @@ class Dashboard:
 
     def _login(self, request: Request, *_: Any) -> Response:
         target = request.values.get("next", "/")
-        if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        if not _local_path(target):
             target = "/"
         if request.method == "POST":
             if not self._form_ok(request):
@@ -394,21 +399,6 @@ class _Request(Request):
     max_form_parts = 50
 
 
-class _TextSink:
-    """A text stream over a binary file: what ``write_report`` writes, as UTF-8."""
-
-    def __init__(self, out: Any) -> None:
-        self.out = out
-
-    def write(self, text: str) -> int:
-        self.out.write(text.encode("utf-8"))
-        return len(text)
-
-    def writelines(self, lines: Iterable[str]) -> None:
-        for line in lines:
-            self.write(line)
-
-
 def _json(data: Any, status: int = 200) -> Response:
     body = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     return Response(body, status, mimetype="application/json")
@@ -440,10 +430,21 @@ def _json_url(request: Request) -> str:
     return path + ".json" + (f"?{request.query_string.decode()}" if request.query_string else "")
 
 
+def _local_path(target: str) -> bool:
+    """A path on this dashboard (``/runs``), never another site's (``//x``, ``/\\x``, or one
+    a browser reads as such once it drops tabs and newlines)."""
+    return (
+        target.startswith("/")
+        and target.isascii()
+        and target.isprintable()
+        and " " not in target
+        and "\\" not in target
+        and not target.startswith("//")
+    )
+
+
 def _web_url(value: Any) -> str | None:
     """A URL from a report or an archive as a link, only when it is http(s)."""
     if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
         return value
     return None
-
-

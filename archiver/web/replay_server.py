@@ -57,7 +57,7 @@ def guard(app: Callable[..., Any], collections: Path) -> Callable[..., Any]:
             headers += [("Content-Security-Policy", policy), ("Referrer-Policy", "no-referrer")]
             return start_response(status, headers, exc_info)
 
-        return app(environ, respond)  # type: ignore[no-any-return]
+        return app(environ, respond)
 
     return guarded
 

@@ -102,7 +102,7 @@ class Guard:
 
     def csrf_ok(self, value: str, origin: str | None, host_header: str) -> bool:
         """A token this server made less than a day ago, from a page of this origin."""
-        if origin is not None and origin != f"http://{host_header}":
+        if origin is not None and origin not in (f"http://{host_header}", f"https://{host_header}"):
             return False  # another site, or a sandboxed frame ("null")
         stamp, _, signature = value.partition(".")
         if not (stamp.isascii() and stamp.isdigit()) or not hmac.compare_digest(

@@ -76,7 +76,7 @@ class DashboardServer:
         except OSError as exc:
             self._stop_helpers()
             raise ArchiverError(f"cannot listen on {self.host}:{port}: {exc.strerror}") from exc
-        self.port = int(self._server.effective_port)  # type: ignore[union-attr]
+        self.port = int(self._server.effective_port)
         self._thread: threading.Thread | None = None
 
     @property
