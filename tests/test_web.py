@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -147,6 +150,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         )
         run_main_job(db, settings, stages=["check", "capture"])
         run_main_job(db, settings, stages=["wayback"], url=urls["app"], clock=FastClock())
+        # Captured again unchanged: the page is a revisit record of the first capture's body.
+        run_main_job(db, settings, stages=["capture"], url=urls["article"], force=True)
         # Later: the article is gone, the court's account rewritten.
         web.set_page("/app", "<h1>Not found</h1>", status=404)
         web.set_page("/court", ARTICLE.format(title="Court hearing", day="Friday, in secret"))
@@ -226,6 +231,51 @@ def test_hostile_titles_and_contexts_are_text(site: Site) -> None:
     assert "&lt;img src=x onerror=alert(&#34;title&#34;)&gt; Court &amp; &#34;press&#34;" in page
 
 
+def test_replay_of_a_revisit_and_nothing_but_replays(site: Site) -> None:
+    db = sqlite3.connect(site.settings.db)
+    [(capture_id,)] = db.execute(
+        "select max(c.id) from captures c join sources s on s.id = c.source_id where s.url = ?",
+        [site.article_url],
+    ).fetchall()
+    [(revisit_of,)] = db.execute(
+        "select revisit_of from capture_resources where capture_id = ? and role = 'page'",
+        [capture_id],
+    ).fetchall()
+    db.close()
+    assert revisit_of is not None  # its body is in the first capture's WARC file
+    replay = site.json(f"/replay/{capture_id}.json")["replay_url"]
+    status, headers, body = fetch(replay)
+    assert status == 200 and b"adjourned it until" in body
+    assert headers["Content-Security-Policy"].startswith("sandbox allow-scripts;")
+    # Nothing else: no list of collections, no guessing one, no POST.
+    where = urlsplit(replay)
+    base = f"{where.scheme}://{where.netloc}"
+    collection = where.path.split("/")[1]
+    guessed = collection[:-4] + ("0000" if not collection.endswith("0000") else "1111")
+    for path in ("/", "/collinfo.json", f"/{guessed}/", f"/{collection[:-1]}/cdx"):
+        assert fetch(base + path)[0] == 404, path
+    assert fetch(replay, {"x": "1"})[0] == 404
+    assert site.get("/report.json?id=nope")[0] == 404
+
+
+def test_text_diff_is_bounded_on_hostile_text() -> None:
+    from archiver.views.textdiff import word_diff
+
+    few = " ".join(str(n % 3) for n in range(1_000_000))  # no word is unique: no anchor
+    many = " ".join(f"w{n}" for n in range(200_000))
+    edited = " ".join(f"w{n}" if n % 7 else "x" for n in range(200_000))
+    started = time.monotonic()
+    for before, after in ((few, few[2:]), (many, edited), (many, few)):
+        diff = word_diff(before, after)
+        assert diff["cut"]
+    assert time.monotonic() - started < 2
+    diff = word_diff("the court heard the case on Monday", "the court heard the case on Friday")
+    assert diff["parts"][-2:] == [
+        {"op": "removed", "text": "Monday"},
+        {"op": "added", "text": "Friday"},
+    ]
+
+
 def test_refuses_another_address_without_a_token(site: Site, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,
@@ -237,6 +287,37 @@ def test_refuses_another_address_without_a_token(site: Site, tmp_path: Path) -> 
     assert not (tmp_path / "a.sqlite").exists()  # refused before touching anything
     with pytest.raises(ArchiverError, match="without serve_token"):
         DashboardServer(site.settings, host="192.0.2.1", port=0)
+
+
+def test_serve_prints_its_address_and_stops_pywb_with_it(
+    tmp_path: Path, subprocess_guard: dict[str, str]
+) -> None:
+    env = {**os.environ, **subprocess_guard, "PYTHONUNBUFFERED": "1"}
+    env["ARCHIVER_DB"] = str(tmp_path / "archive.sqlite")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "archiver", "serve", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert first.startswith("Dashboard: http://127.0.0.1:"), first
+        assert "replayed by pywb on port" in server.stdout.readline()
+        url = first.split()[1]
+        assert fetch(url)[0] == 200
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(children) == 1  # pywb
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(15) == 0
+    finally:
+        server.kill()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{children[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{children[0]}").exists()
 
 
 def _csrf(page: bytes) -> str:

@@ -48,6 +48,7 @@ class Job:
     run_id: int | None = None
     status: str | None = None  # the run's: ok, failed, interrupted
     error: str | None = None
+    message: str = ""  # what the stage said (Wayback without keys: lookups only, …)
     counts: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,6 +64,7 @@ class Job:
             "run_id": self.run_id,
             "status": self.status,
             "error": self.error,
+            "message": self.message,
             "counts": self.counts,
         }
 
@@ -146,6 +148,7 @@ class Runner:
             finally:
                 db.conn.close()
             job.run_id, job.status, job.counts = summary.run_id, summary.status, summary.counts()
+            job.message = getattr(getattr(summary, stage), "message", "") or ""
             if summary.network_down:
                 job.error = "the network looks down from here: no verdict was changed"
         except ArchiverError as exc:

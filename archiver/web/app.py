@@ -53,7 +53,8 @@ REPORT_FORMATS["json"] = "application/json"
 ANNOTATED_FORMATS = ("md", "html")
 STATIC = {"dashboard.css": "text/css; charset=utf-8"}
 PNG = b"\x89PNG\r\n\x1a\n"
-_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+# A host name or address as the browser named the dashboard: one the replay address may use.
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|[0-9A-Fa-f:.]{2,45}")
 _URL_MAP = Map(
     [
         Rule("/", endpoint="reports"),
@@ -194,9 +195,8 @@ class Dashboard:
         """Headers on every answer: nothing runs, nothing loads from elsewhere, no framing,
         and only the replay server may be framed."""
         frames = "'none'"
-        host = host_name(request.host)
-        if self.replay is not None and self.replay.port and _HOST.fullmatch(host):
-            frames = f"http://{host}:{self.replay.port}"
+        if self.replay is not None and self.replay.port:
+            frames = f"http://{_browser_host(request, self.replay.host)}:{self.replay.port}"
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; img-src 'self'; style-src 'self'; "
             f"frame-src {frames}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -264,10 +264,9 @@ class Dashboard:
         elif self.replay is None or not self.replay.alive():
             data["replay_error"] = "the replay server is not running"
         else:
-            host = host_name(request.host)
             collection = self.replay.collection(db, capture_id)
             data["replay_url"] = self.replay.url(
-                host if _HOST.fullmatch(host) else self.replay.host,
+                _browser_host(request, self.replay.host),
                 collection,
                 data["captured_at"],
                 data["url"],
@@ -397,6 +396,14 @@ class _Request(Request):
     max_content_length = 64 * 1024
     max_form_memory_size = 64 * 1024
     max_form_parts = 50
+
+
+def _browser_host(request: Request, fallback: str) -> str:
+    """The host the browser used for the dashboard, for an address beside it on another port
+    (the replay server's), as a URL writes it (``[::1]``); ``fallback`` when it is odd."""
+    host = host_name(request.host)
+    host = host if _HOST.fullmatch(host) else fallback
+    return f"[{host}]" if ":" in host else host
 
 
 def _json(data: Any, status: int = 200) -> Response:

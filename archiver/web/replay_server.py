@@ -92,12 +92,21 @@ def main(argv: list[str] | None = None) -> None:
             "enable_memento": False,
         },
     )
+    # pywb's inner index server logs every lookup; errors still reach stderr.
+    app.warcserver_server.server.log = _Quiet()
     server = WSGIServer((args.host, args.port), guard(app, collections), log=None)
     server.init_socket()
     report.write(f"PORT {server.address[1]}\n")
     report.close()
     gevent.spawn(_end_with, os.getppid())
     server.serve_forever()
+
+
+class _Quiet:
+    """A log that keeps nothing."""
+
+    def write(self, line: str) -> None:
+        return None
 
 
 def _end_with(parent: int) -> None:
