@@ -458,12 +458,7 @@ def test_three_clicks_from_the_reports_to_a_replayed_copy(
         "blocked",
         "drifted",
     ]
-    page.click(f"a.source-link:text-is('{site.app_url}')")
-    assert page.locator("svg.timeline circle").count() == 2
-    assert page.locator("img.thumb").first.evaluate("img => img.naturalWidth") > 100
-    # The best copy is the Wayback Machine's, from before the citation; ours is from after.
-    assert page.locator("p.best-copy a").inner_text().startswith("wayback nearest 2018-03-20")
-    page.click("a.replay-link")  # 3
+    page.click("#fn-1 a.local")  # 3: footnote 1's local copy, replayed
     frame = page.frame_locator("iframe.replay")
     frame.locator("text=registration fees").wait_for(timeout=15_000)  # rendered by its script
     assert "Uralskaya Nedelya" in frame.locator("body").inner_text()
@@ -472,6 +467,15 @@ def test_three_clicks_from_the_reports_to_a_replayed_copy(
     dashboard = urlsplit(site.server.url)
     assert (replay.hostname, replay.port != dashboard.port) == (dashboard.hostname, True)
     _shoot(page, "dashboard-replay.png", tmp_path)
+
+    page.go_back()
+    page.click(f"a.source-link:text-is('{site.app_url}')")
+    assert page.locator("svg.timeline circle").count() == 2
+    assert page.locator("img.thumb").first.evaluate("img => img.naturalWidth") > 100
+    # The best copy is the Wayback Machine's, from before the citation; ours is from after.
+    assert page.locator("p.best-copy a").inner_text().startswith("wayback nearest 2018-03-20")
+    page.click("a.replay-link")
+    page.frame_locator("iframe.replay").locator("text=registration fees").wait_for()
 
     page.goto(site.server.url + "source?url=" + quote(site.drift_url, safe=""))
     assert page.locator(".diff del").first.inner_text() == "Monday,"
