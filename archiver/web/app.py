@@ -158,8 +158,8 @@ class Dashboard:
                 return handler(request, db, as_json, **args)
             finally:
                 db.conn.close()
-        except NotFound as exc:
-            return self._error(request, as_json, 404, exc.description or "not found")
+        except HTTPException as exc:  # not found, a form too large, …
+            return self._error(request, as_json, exc.code or 400, exc.description or exc.name)
         except ArchiverError as exc:
             return self._error(request, as_json, 404, str(exc))
         except sqlite3.Error as exc:
@@ -351,14 +351,19 @@ class Dashboard:
             return self._error(request, False, 403, "this dashboard is read-only (--read-only)")
         if not self._form_ok(request):
             return self._error(request, False, 403, "this form is out of date: reload the page")
-        job = self.runner.submit(
-            request.form.get("action", ""),
-            request.form.get("report") or None,
-            request.form.get("url") or None,
-        )
+        try:
+            job = self.runner.submit(
+                request.form.get("action", ""),
+                request.form.get("report") or None,
+                request.form.get("url") or None,
+            )
+        except ArchiverError as exc:  # an unknown action, or too many waiting
+            return self._error(request, False, 400, str(exc))
         return _redirect(f"/actions/{job.id}")
 
     def _login(self, request: Request, *_: Any) -> Response:
+        if not self.guard.token:
+            return _redirect("/")  # nothing to log in to
         target = request.values.get("next", "/")
         if not _local_path(target):
             target = "/"

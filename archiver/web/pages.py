@@ -78,7 +78,7 @@ def report_data(
     for row in rows:
         key = row["canonical_url"]
         if key not in found:
-            source_id = resolve_ref(db, key, None)[0]
+            source_id = resolve_ref(db, row["url"], None)[0]  # as `archiver get URL` finds it
             found[key] = {"source_id": source_id, **source_copies(db, source_id, data_dir)}
         copies = found[key]
         local = copies["local"]
