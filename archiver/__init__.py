@@ -31,6 +31,7 @@ _WHERE = {
     "CitedURL": ".ingest",
     "Clock": ".clock",
     "ConfigError": ".errors",
+    "DashboardServer": ".web.server",
     "ImportResult": ".ingest.importer",
     "InputError": ".errors",
     "Interrupted": ".errors",

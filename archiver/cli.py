@@ -955,6 +955,35 @@ def schedule(context: Context, list_jobs: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", help="Address to listen on (setting serve_host, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (setting serve_port, default 8000).")
+@click.option("--read-only", is_flag=True, help="Pages only: no check, capture or save buttons.")
+@pass_context
+def serve(context: Context, host: str | None, port: int | None, read_only: bool) -> None:
+    """Serve the dashboard: reports, footnotes, sources, search, replayed captures, and
+    buttons to check, capture or save now. Listens on 127.0.0.1 unless told otherwise; any
+    other address needs serve_token, which every request must then carry.
+
+    Example: archiver serve --port 8000
+    """
+    from .web.server import DashboardServer
+
+    server = DashboardServer(context.settings, host=host, port=port, read_only=read_only)
+    try:
+        if server.replay is not None:
+            server.replay.start()
+            replay = f"captures replayed by pywb on port {server.replay.port}"
+    except ArchiverError as exc:
+        replay = f"no replay: {exc}"
+    click.echo(f"Dashboard: {server.url}" + (" (read-only)" if read_only else ""))
+    click.echo(f"  {replay[0].upper()}{replay[1:]}.")
+    if context.settings.serve_token:
+        click.echo("  Every request needs the token (serve_token): a login form asks for it.")
+    click.echo("  Ctrl-C to stop.")
+    server.run()
+
+
+@cli.command()
 @click.option("--limit", default=20, show_default=True, help="How many runs to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context

@@ -142,6 +142,18 @@ class Settings:
         "RFC 3161 time-stamping authority asked for a token by `archiver bundle --sign` "
         "(empty: none)",
     )
+    serve_host: str = _setting(
+        "127.0.0.1", "dashboard (archiver serve): address to listen on; others need serve_token"
+    )
+    serve_port: int = _setting(8000, "dashboard: port to listen on (0: any free port)")
+    serve_replay_port: int = _setting(
+        0, "dashboard: port of its replay server, another origin (0: any free port)"
+    )
+    serve_token: str = _setting(
+        "",
+        "dashboard: bearer token (or login) every request needs; required off loopback",
+        secret=True,
+    )
 
     @classmethod
     def names(cls) -> list[str]:
@@ -286,6 +298,8 @@ _BOUNDS = (
     # The Archive's documented limits are about 12 saves and 30 lookups a minute.
     ("wayback_saves_per_minute", 0.1, 12.0),
     ("wayback_lookups_per_minute", 0.1, 30.0),
+    ("serve_port", 0, 65535),
+    ("serve_replay_port", 0, 65535),
 )
 
 

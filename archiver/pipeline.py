@@ -35,7 +35,7 @@ from .views.changes import KINDS, changes, source_states
 # Stages in the order the main job runs them.
 STAGES = ("import", "check", "capture", "wayback", "verify")
 MAIN_JOB = ("import", "check", "capture", "wayback")
-TRIGGERS = ("cli", "schedule", "library")
+TRIGGERS = ("cli", "schedule", "library", "web")
 # How many URLs of each kind of change the summary lines list.
 MAX_LISTED = 50
 # The most a source may count as due before its cadence has passed (see due_sources).

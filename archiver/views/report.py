@@ -109,12 +109,37 @@ def _report_ids(db: Database, report_id: str | None) -> list[str]:
     return [r[0] for r in db.execute("select id from reports order by id").fetchall()]
 
 
-def ordered_rows(db: Database, report_id: str | None = None) -> Iterator[dict[str, Any]]:
-    """One row per cited URL, dead, blocked and drifted first, then in footnote order: one
-    query per report, so the first row comes at once and no report is sorted in memory."""
+def ordered_rows(
+    db: Database, report_id: str | None = None, *, by_urgency: bool = True
+) -> Iterator[dict[str, Any]]:
+    """One row per cited URL, dead, blocked and drifted first, then in footnote order (or in
+    footnote order only, ``by_urgency=False``, as the dashboard lists them): one query per
+    report, so the first row comes at once and no report is sorted in memory."""
     select = ", ".join(f"{expr} as {name}" for name, expr in REPORT_COLUMNS)
+    order_by = _BY_URGENCY if by_urgency else "c.footnote, c.position"
     for rid in _report_ids(db, report_id):
-        yield from stream_rows(db, *citation_query(db, select, rid, order_by=_BY_URGENCY))
+        yield from stream_rows(db, *citation_query(db, select, rid, order_by=order_by))
+
+
+def report_overview(db: Database, report_id: str) -> dict[str, Any]:
+    """What the list of reports shows beside the summary: ``without_content``, how many
+    footnotes need a copy (dead, blocked, drifted, soft 404, failing) and have none that holds
+    the cited content (the rows whose "use instead" says so), and ``last_checked``, when one
+    of its sources was last checked."""
+    columns = dict(REPORT_COLUMNS)
+    needy = ", ".join(f"'{verdict}'" for verdict in URGENCY)
+    inner, params = citation_query(
+        db,
+        f"c.footnote as footnote, {columns['verdict']} as verdict, "
+        f"{columns['use_instead']} as use_instead, m.checked_at as checked_at",
+        report_id,
+    )
+    sql = (
+        "select count(distinct case when verdict in (" + needy + ") and use_instead is null "
+        f"then footnote end), max(checked_at) from ({inner})"
+    )
+    without, last = db.execute(sql, params).fetchone()
+    return {"without_content": without, "last_checked": last}
 
 
 def _ordered_json(db: Database, report_id: str | None) -> Iterator[str]:
