@@ -21,6 +21,8 @@ from .version import __version__
 # Each public name and the module that defines it.
 _WHERE = {
     "ArchiverError": ".errors",
+    "BundleCheck": ".bundle.check",
+    "BundleResult": ".bundle.wacz",
     "CallFailed": ".errors",
     "CaptureOptions": ".capture",
     "CaptureSummary": ".capture",
@@ -29,11 +31,14 @@ _WHERE = {
     "CitedURL": ".ingest",
     "Clock": ".clock",
     "ConfigError": ".errors",
+    "DashboardServer": ".web.server",
     "ImportResult": ".ingest.importer",
     "InputError": ".errors",
     "Interrupted": ".errors",
     "InvalidURL": ".errors",
     "MAIN_JOB": ".pipeline",
+    "ParseLimits": ".parsing",
+    "ParseTimeout": ".errors",
     "ParsedReport": ".ingest",
     "Paused": ".errors",
     "RunSummary": ".pipeline",
@@ -58,6 +63,7 @@ _WHERE = {
     "import_report": ".ingest.importer",
     "load_settings": ".config",
     "lookup_and_save": ".wayback",
+    "init_key": ".bundle.keys",
     "make_inert": ".views.inert",
     "open_db": ".store",
     "read_report": ".ingest",
@@ -67,8 +73,10 @@ _WHERE = {
     "search_text": ".views.retrieve",
     "source_copies": ".views.retrieve",
     "source_states": ".views.changes",
+    "verify_bundle": ".bundle.check",
     "verify_captures": ".capture.verify",
     "wayback_options": ".wayback",
+    "write_bundle": ".bundle.wacz",
 }
 
 __all__ = ["__version__", *sorted(_WHERE)]

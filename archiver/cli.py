@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -76,7 +77,7 @@ class ArchiverGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ArchiverError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(_cell(str(exc))) from exc
         except BrokenPipeError:
             # The reader stopped early (`archiver status | head`): not an error of ours. Send
             # what is still buffered nowhere, so the interpreter's last flush cannot fail.
@@ -207,7 +208,7 @@ def import_(
         )
     if as_json:
         payload: Any = [r.as_dict() for r in results] if len(results) > 1 else results[0].as_dict()
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        _print_json(payload)
         return
     for result in results:
         _print_import(result)
@@ -225,7 +226,7 @@ def _print_import(result: ImportResult) -> None:
         )
     for skipped in result.skipped:
         where = f"line {skipped['line']}: " if skipped["line"] else ""
-        click.echo(f"  Skipped {where}{skipped['url']} ({skipped['reason']})")
+        click.echo(f"  Skipped {where}{_cell(skipped['url'])} ({skipped['reason']})")
 
 
 @cli.command()
@@ -289,11 +290,13 @@ def _print_check(summary: Any) -> None:
     if first:
         click.echo(f"  {first} source(s) checked for the first time")
     for change in changes[:MAX_LISTED]:
-        click.echo(f"  {change['url']}: {change['from']} → {change['to']} ({change['reason']})")
+        click.echo(
+            f"  {_cell(change['url'])}: {change['from']} → {change['to']} ({change['reason']})"
+        )
     if len(changes) > MAX_LISTED:
         click.echo(f"  … and {len(changes) - MAX_LISTED} more changes: see `archiver status`")
     for url in summary.drifted:
-        click.echo(f"  {url}: drifted (its text changed since the first check)")
+        click.echo(f"  {_cell(url)}: drifted (its text changed since the first check)")
 
 
 @cli.command()
@@ -332,7 +335,7 @@ def _print_capture(summary: Any, settings: Settings) -> None:
     if requisites["stored"] or requisites["failed"] or requisites["skipped"]:
         click.echo(f"  Requisites: {_requisite_counts(requisites)}.")
     for failure in summary.failures[:MAX_LISTED]:
-        click.echo(f"  failed: {failure['url']} ({failure['error']})")
+        click.echo(f"  failed: {_cell(failure['url'])} ({failure['error']})")
     for limited in summary.limited[:MAX_LISTED]:
         left_out = ", ".join(f"{reason} {n}" for reason, n in limited["skipped"].items())
         click.echo(f"  requisites left out: {_cell(limited['url'])} ({left_out})")
@@ -364,7 +367,7 @@ def search(context: Context, query: str, report_id: str | None, as_json: bool) -
     rows = search_text(context.db, query, report_id)
     out = click.get_text_stream("stdout")
     if as_json:
-        out.writelines(json_array(rows))
+        out.writelines(_json_safe(piece) for piece in json_array(rows))
         out.write("\n")
         return
     found = False
@@ -420,7 +423,7 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
                 err=True,
             )
     if as_json:
-        click.echo(json.dumps(found[0] if len(found) == 1 else found, ensure_ascii=False, indent=2))
+        _print_json(found[0] if len(found) == 1 else found)
         return
     for item in found:
         click.echo(
@@ -494,18 +497,54 @@ def export(context: Context, ref: str, directory: Path, report_id: str | None) -
         )
         click.echo(f"Wrote {exported.index}")
         for note in exported.incomplete:
-            click.echo(f"  incomplete: {note}")
+            click.echo(f"  incomplete: {_cell(note)}")
 
 
 @cli.command()
+@click.argument(
+    "bundle_path",
+    metavar="[BUNDLE.wacz]",
+    required=False,
+    type=click.Path(dir_okay=False, path_type=Path),
+)
 @click.option("--report", "report_id", help="Only captures of sources this report cites.")
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With BUNDLE.wacz: the signer's public key (PEM, as `archiver keys show` prints "
+    "it); the bundle must be signed with it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_context
-def verify(context: Context, report_id: str | None, as_json: bool) -> None:
+def verify(
+    context: Context,
+    bundle_path: Path | None,
+    report_id: str | None,
+    key_path: Path | None,
+    as_json: bool,
+) -> None:
     """Re-hash every stored WARC file and payload; exit 1 if anything is altered or missing.
 
-    Example: archiver verify
+    With BUNDLE.wacz (a file ending in .wacz), check that bundle instead, with no database
+    and no network: every file against datapackage.json, the package digest, the signature
+    (by --key, else by this archiver's own key when it has one), and every WARC record's
+    payload digest.
+
+    Example: archiver verify report.wacz --key their-key.pem
     """
+    if bundle_path is not None:
+        if report_id:
+            raise click.UsageError("--report selects stored captures; a bundle is checked whole")
+        if not bundle_path.name.lower().endswith(".wacz"):
+            raise click.UsageError(
+                f"{bundle_path}: archiver verify checks a .wacz bundle; without an argument "
+                "it re-hashes the stored captures"
+            )
+        _verify_bundle(context.settings, bundle_path, key_path, as_json)
+        return
+    if key_path is not None:
+        raise click.UsageError("--key names a bundle's signer: give the BUNDLE.wacz to check")
     result = context.run("verify", job="verify", report_id=report_id).verify
     if as_json:
         _print_json(result.as_dict())
@@ -518,6 +557,183 @@ def verify(context: Context, report_id: str | None, as_json: bool) -> None:
         )
     if not result.ok:
         sys.exit(1)
+
+
+def _verify_bundle(
+    settings: Settings, bundle_path: Path, key_path: Path | None, as_json: bool
+) -> None:
+    from .bundle.check import verify_bundle
+    from .bundle.keys import PublicKey, own_public_key, read_public_key
+
+    expected: PublicKey | None
+    if key_path is not None:
+        expected, named = read_public_key(key_path), f"the key in {key_path}"
+    else:
+        expected, named = own_public_key(settings.data_dir), "this archiver's key"
+    result = verify_bundle(
+        bundle_path,
+        expected_key=expected,
+        expected_as=named,
+        require_signature=key_path is not None,
+    )
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        for problem in result.problems:
+            click.echo(f"{_cell(bundle_path)}: {_cell(problem['problem'])}", err=True)
+        if result.ok:
+            signed = (
+                f"signed by {result.signer} ({'this archiver' if key_path is None else named})"
+                if result.signed and result.signer == result.signer_expected
+                else ("signed" if result.signed else "not signed")
+            )
+            click.echo(
+                f"{_cell(bundle_path)}: intact — {result.files} file(s) match datapackage.json, "
+                f"its digest matches, {result.records} WARC record payload(s) match their "
+                f"digests; {signed}."
+            )
+        else:
+            click.echo(f"{_cell(bundle_path)}: NOT intact — {len(result.problems)} problem(s).")
+        if result.timestamp:
+            click.echo(f"  time-stamped {_cell(result.timestamp)}")
+        for note in result.notes[:MAX_LISTED]:
+            click.echo(f"  note: {_cell(note)}")
+    if not result.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--report", "report_id", required=True, help="The report to bundle.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The .wacz file to write (default: REPORT.wacz in the current folder).",
+)
+@click.option("--sign", is_flag=True, help="Sign it with this archiver's key (keys init).")
+@click.option(
+    "--all",
+    "all_captures",
+    is_flag=True,
+    help="Every capture of each source, not only the one nearest the citation date and the latest.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@pass_context
+def bundle(
+    context: Context,
+    report_id: str,
+    output: Path | None,
+    sign: bool,
+    all_captures: bool,
+    as_json: bool,
+) -> None:
+    """Write a report's evidence as one WACZ file that replay tools open and anyone can check.
+
+    It holds the WARC records of each cited source's captures (the one nearest the citation
+    date and the latest, or all with --all), their index, one page per cited source (titled
+    with its footnote number and citing sentence), and archiver/manifest.json: the report,
+    every footnote with its verdict history and Wayback copies, which capture backs it, and
+    each capture's provenance. --sign signs it (WACZ Signing and Verification); with
+    `timestamp_url` set, a time-stamping authority adds an RFC 3161 token.
+
+    Example: archiver bundle --report odf-2018-dck --sign
+    """
+    from .bundle.timestamp import request_token
+    from .bundle.wacz import write_bundle
+
+    settings = context.settings
+    timestamper = None
+    if sign and settings.timestamp_url:
+
+        def timestamper(text: str) -> dict[str, str]:
+            return request_token(settings.timestamp_url, text, timeout=settings.timeout)
+
+    target = output or Path(_file_name(report_id) + ".wacz")
+    result = write_bundle(
+        context.db,
+        settings.data_dir,
+        report_id,
+        target,
+        sign=sign,
+        all_captures=all_captures,
+        timestamper=timestamper,
+    )
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    click.echo(
+        f"Wrote {_cell(result.path)} ({result.bytes / 1e6:.1f} MB): {result.sources} cited "
+        f"source(s), {result.pages} page(s), {result.captures} capture(s), {result.records} "
+        "WARC record(s) indexed."
+    )
+    if result.signed_by:
+        stamped = ", time-stamped" if result.timestamped else ""
+        click.echo(f"  Signed by key {result.signed_by}{stamped} (archiver keys show prints it).")
+    for missing in result.without_capture[:MAX_LISTED]:
+        click.echo(
+            f"  no local capture, not in the bundle: footnote {missing['footnote']} "
+            f"{_cell(missing['url'])}"
+        )
+    if len(result.without_capture) > MAX_LISTED:
+        click.echo(f"  … and {len(result.without_capture) - MAX_LISTED} more without a capture")
+    click.echo(f"  Check it with: archiver verify {_cell(result.path)}")
+
+
+def _file_name(text: str) -> str:
+    """A report id as a file name: anything but letters, digits, '.', '_' and '-' becomes '-'.
+
+    >>> _file_name("odf/2018 dck")
+    'odf-2018-dck'
+    """
+    name = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in text).strip(".")
+    return name or "bundle"
+
+
+@cli.group()
+def keys() -> None:
+    """The key that signs bundles (archiver bundle --sign)."""
+
+
+@keys.command("init")
+@pass_context
+def keys_init(context: Context) -> None:
+    """Make this archiver's signing key (ECDSA P-256), readable only by you, under data_dir.
+
+    An existing key is never replaced.
+    """
+    from .bundle.keys import init_key, key_paths
+
+    public = init_key(context.settings.data_dir)
+    private_path, public_path = key_paths(context.settings.data_dir)
+    click.echo(f"Made a signing key: {private_path} (mode 0600; keep it, do not share it).")
+    click.echo(f"  public key: {public_path}")
+    click.echo(f"  fingerprint: {public.fingerprint}")
+    click.echo("Give people the public key (archiver keys show) to check your bundles with.")
+
+
+@keys.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def keys_show(context: Context, as_json: bool) -> None:
+    """Print the public key that checks this archiver's bundles (PEM on standard output, so
+    `archiver keys show > my-key.pem` writes the file to hand out), and its fingerprint."""
+    from .bundle.keys import key_paths, own_public_key
+
+    public = own_public_key(context.settings.data_dir)
+    if public is None:
+        raise ArchiverError("no signing key yet: make one with `archiver keys init`")
+    if as_json:
+        _print_json(
+            {
+                "algorithm": public.algorithm,
+                "fingerprint": public.fingerprint,
+                "public_key": public.base64,
+                "pem": public.pem,
+                "path": str(key_paths(context.settings.data_dir)[1]),
+            }
+        )
+        return
+    click.echo(public.pem, nl=False)
+    click.echo(f"{public.algorithm}, fingerprint {public.fingerprint}", err=True)
 
 
 @cli.command()
@@ -585,7 +801,7 @@ def _one_scope(report_id: str | None, url: str | None) -> None:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    click.echo(_json_safe(json.dumps(data, ensure_ascii=False, indent=2)))
 
 
 @contextlib.contextmanager
@@ -695,7 +911,7 @@ def reports(context: Context, as_json: bool) -> None:
     """List reports with their footnote, citation and source counts."""
     rows = report_rows(context.db)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return
     for row in rows:
         row["markers_without_urls"] = number_ranges(row["markers_without_urls"])
@@ -747,6 +963,35 @@ def schedule(context: Context, list_jobs: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", help="Address to listen on (setting serve_host, default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (setting serve_port, default 8000).")
+@click.option("--read-only", is_flag=True, help="Pages only: no check, capture or save buttons.")
+@pass_context
+def serve(context: Context, host: str | None, port: int | None, read_only: bool) -> None:
+    """Serve the dashboard: reports, footnotes, sources, search, replayed captures, and
+    buttons to check, capture or save now. Listens on 127.0.0.1 unless told otherwise; any
+    other address needs serve_token, which every request must then carry.
+
+    Example: archiver serve --port 8000
+    """
+    from .web.server import DashboardServer
+
+    server = DashboardServer(context.settings, host=host, port=port, read_only=read_only)
+    try:
+        if server.replay is not None:
+            server.replay.start()
+            replay = f"captures replayed by pywb on port {server.replay.port}"
+    except ArchiverError as exc:
+        replay = f"no replay: {exc}"
+    click.echo(f"Dashboard: {server.url}" + (" (read-only)" if read_only else ""))
+    click.echo(f"  {replay[0].upper()}{replay[1:]}.")
+    if context.settings.serve_token:
+        click.echo("  Every request needs the token (serve_token): a login form asks for it.")
+    click.echo("  Ctrl-C to stop.")
+    server.run()
+
+
+@cli.command()
 @click.option("--limit", default=20, show_default=True, help="How many runs to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
@@ -760,7 +1005,7 @@ def runs(context: Context, limit: int, as_json: bool) -> None:
 
     rows = run_rows(context.db, limit)
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return
     for row in rows:
         row["counts"] = " ".join(f"{k}={v}" for k, v in row["counts"].items())
@@ -779,6 +1024,16 @@ _PRINTABLE = str.maketrans(
     | {c: "\ufffd" for c in (*range(32), *range(127, 160)) if c not in (9, 10, 13)}
     | {c: "\ufffd" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 )
+
+
+# JSON escapes C0 controls but writes C1 ones (U+0080-U+009F) as they are, and some terminals
+# obey those (U+009B begins a control sequence as ESC [ does); bidi controls too. Written as
+# \u escapes they are the same JSON value to any parser.
+_JSON_UNSAFE = re.compile("[\x80-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_safe(text: str) -> str:
+    return _JSON_UNSAFE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def _cell(value: Any) -> str:

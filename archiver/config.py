@@ -62,6 +62,12 @@ class Settings:
     capture_timeout: float = _setting(
         60.0, "seconds one capture fetch may take at least (it reads whole pages, not a peek)"
     )
+    max_parse_bytes: int = _setting(
+        5_000_000, "most bytes of a page's markup read for its text and metadata; the rest is not"
+    )
+    parse_timeout: float = _setting(
+        20.0, "seconds reading one page's text and metadata may take before it is given up"
+    )
     requisites: bool = _setting(True, "capture images, stylesheets, scripts a page needs")
     requisite_budget_bytes: int = _setting(
         10_000_000, "most bytes of requisites captured with one page"
@@ -131,6 +137,23 @@ class Settings:
         "5m", "scheduler: re-import the `citations` file when it changed (duration or cron)"
     )
     log_format: str = _setting("plain", "scheduler log lines on stderr: plain or json")
+    timestamp_url: str = _setting(
+        "",
+        "RFC 3161 time-stamping authority asked for a token by `archiver bundle --sign` "
+        "(empty: none)",
+    )
+    serve_host: str = _setting(
+        "127.0.0.1", "dashboard (archiver serve): address to listen on; others need serve_token"
+    )
+    serve_port: int = _setting(8000, "dashboard: port to listen on (0: any free port)")
+    serve_replay_port: int = _setting(
+        0, "dashboard: port of its replay server, another origin (0: any free port)"
+    )
+    serve_token: str = _setting(
+        "",
+        "dashboard: bearer token (or login) every request needs; required off loopback",
+        secret=True,
+    )
 
     @classmethod
     def names(cls) -> list[str]:
@@ -153,7 +176,14 @@ DEFAULTS = Settings()
 
 
 def _coerce(key: str, value: Any, default: Any, origin: str) -> Any:
-    """Turn a toml or environment value into the type of the setting's default."""
+    """Turn a toml or environment value into the type of the setting's default.
+
+    Surrounding whitespace is never part of a value: a key pasted with a newline is still the
+    key (and the whitespace would make a header invalid, its error echoing the key), a path
+    or URL copied with a trailing space still names the same thing.
+    """
+    if isinstance(value, str | Path):
+        value = str(value).strip()
     try:
         if isinstance(default, bool):
             if isinstance(value, bool):
@@ -201,7 +231,8 @@ def load_settings(
             data = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{config_path}: cannot read config: {exc}") from exc
-        for key, value in data.items():
+        for raw_key, value in data.items():
+            key = raw_key.strip()
             if key not in Settings.names():
                 known = ", ".join(Settings.names())
                 raise ConfigError(f"{config_path}: unknown setting {key!r} (known: {known})")
@@ -210,21 +241,27 @@ def load_settings(
             if isinstance(coerced, Path) and not coerced.is_absolute():
                 coerced = config_path.parent / coerced
             values[key] = coerced
+    variables = _variables(environ or {})
     for key in Settings.names():
         env_name = ENV_PREFIX + key.upper()
-        if environ is not None and env_name in environ:
-            values[key] = _coerce(key, environ[env_name], getattr(defaults, key), env_name)
-    for key, value in (overrides or {}).items():
+        if env_name in variables:
+            values[key] = _coerce(key, variables[env_name], getattr(defaults, key), env_name)
+    for raw_key, value in (overrides or {}).items():
+        key = raw_key.strip()
         if value is not None:
             values[key] = _coerce(key, value, getattr(defaults, key), f"--{key.replace('_', '-')}")
-    for key, value in values.items():
-        if Settings.is_secret(key) and isinstance(value, str):
-            # A key pasted with a stray space or newline is still the key; the whitespace
-            # would make the Authorization header invalid (and its error would echo it).
-            values[key] = value.strip()
     settings = dataclasses.replace(defaults, **values)
     _validate(settings)
     return settings
+
+
+def _variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ARCHIVER_* variables by name, whitespace around a name dropped (as an env file's
+    ``NAME = value`` gives it); a variable of the exact name wins over a padded one."""
+    padded = {name.strip(): value for name, value in environ.items() if name != name.strip()}
+    found = {name: value for name, value in padded.items() if name.startswith(ENV_PREFIX)}
+    found.update((name, value) for name, value in environ.items() if name.startswith(ENV_PREFIX))
+    return found
 
 
 def _sendable(value: str) -> bool:
@@ -252,6 +289,8 @@ _BOUNDS = (
     ("wayback_poll_wait", 0.0, None),
     ("wayback_poll_interval", 0.1, None),
     ("capture_timeout", 0.1, None),
+    ("max_parse_bytes", 1024, None),
+    ("parse_timeout", 0.1, None),
     ("browser_concurrency", 1, 16),
     ("browser_timeout", 1.0, 600.0),
     ("media_max_bytes", 1024, None),
@@ -259,6 +298,8 @@ _BOUNDS = (
     # The Archive's documented limits are about 12 saves and 30 lookups a minute.
     ("wayback_saves_per_minute", 0.1, 12.0),
     ("wayback_lookups_per_minute", 0.1, 30.0),
+    ("serve_port", 0, 65535),
+    ("serve_replay_port", 0, 65535),
 )
 
 
@@ -285,6 +326,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"setting log_format = {settings.log_format!r}: expected plain or json")
     for key, urls in (
         ("canary_urls", settings.canary_urls),
+        ("timestamp_url", (settings.timestamp_url,) if settings.timestamp_url else ()),
         ("wayback_url", (settings.wayback_url,)),
         ("wayback_availability_url", (settings.wayback_availability_url,)),
     ):

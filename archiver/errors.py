@@ -7,6 +7,8 @@
     ├── StorageError              a file archiver writes or reads cannot be (disk full, a folder
     │                             that is not writable); names the path
     ├── Interrupted               a run was asked to stop (scheduler shutdown) while it waited
+    ├── ParseTimeout              reading a page's text ran past ``parse_timeout`` and was
+    │                             abandoned (check and capture store it as the source's result)
     └── WaybackError              a call to the Wayback Machine that did not get its answer
         ├── CallFailed            no usable answer; ``error_type`` and ``message`` are data
         └── Paused                that kind of call is paused until ``until`` after a 429
@@ -55,6 +57,10 @@ class StorageError(ArchiverError):
 
 class Interrupted(ArchiverError):
     """A run was asked to stop while it waited; what it finished is stored."""
+
+
+class ParseTimeout(ArchiverError):
+    """A whole-document parse of a page ran past its time and was abandoned to finish alone."""
 
 
 class WaybackError(ArchiverError):

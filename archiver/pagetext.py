@@ -10,13 +10,12 @@ from __future__ import annotations
 import codecs
 import html
 import re
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from charset_normalizer import from_bytes
 from lxml import html as lxml_html
+
+from .parsing import DEFAULT_PARSE_LIMITS, ParseLimits, heavy_parse
 
 # A charset declaration is ``<meta\s[^>]*?charset=…`` or ``<?xml[^>]*?encoding=…``; neither
 # can run past the tag's ">", so each tag is read up to its ">" once (see declared_encoding).
@@ -185,49 +184,19 @@ def _inline_text(fragment: str) -> str:
     return " ".join(html.unescape(stripped).split())
 
 
-# Parsing a whole page builds a tree many times its size and holds the GIL anyway. Doing it in
-# two dedicated threads, not in every worker, bounds memory: the C allocator keeps an arena
-# per thread, and each arena grows to the largest tree its thread ever built.
-_ON_PARSER = threading.local()
-
-
-def _mark_parser_thread() -> None:
-    _ON_PARSER.active = True
-
-
-_parsers: ThreadPoolExecutor | None = None
-_parsers_lock = threading.Lock()
-T = TypeVar("T")
-
-
-def heavy_parse(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a whole-document parse on one of the two parsing threads and wait for it.
-
-    The threads exist from the first parse on, not from the import of this module.
-    """
-    global _parsers
-    if getattr(_ON_PARSER, "active", False):
-        return function(*args, **kwargs)  # already on one: waiting for another would deadlock
-    if _parsers is None:
-        with _parsers_lock:
-            if _parsers is None:
-                _parsers = ThreadPoolExecutor(
-                    max_workers=2,
-                    thread_name_prefix="archiver-parse",
-                    initializer=_mark_parser_thread,
-                )
-    return _parsers.submit(function, *args, **kwargs).result()
-
-
 class Page:
     """An HTML page as the checks need it: title, main heading, login form, main text.
 
-    Title, heading and login form are read with cheap patterns; the full parse and the
-    main-text extraction happen only when something asks for them (drift, templates).
+    Title, heading and login form are read with cheap patterns, over all the markup; the full
+    parse and the main-text extraction happen only when something asks for them (drift,
+    templates, metadata), on the first ``limits.max_bytes`` of it, within ``limits.timeout``
+    (else they raise ParseTimeout).
     """
 
-    def __init__(self, markup: str) -> None:
+    def __init__(self, markup: str, limits: ParseLimits = DEFAULT_PARSE_LIMITS) -> None:
         self.markup = markup
+        self.limits = limits
+        self._parse_input: tuple[str, bool] | None = None
         title = _element_text(markup, _TITLE)
         self.title = _inline_text(title) if title is not None else ""
         heading = _element_text(markup, _H1)
@@ -236,22 +205,25 @@ class Page:
         self._main_text: str | None = None
 
     @property
+    def parse_input(self) -> str:
+        """The markup whole-document parsers read: at most ``limits.max_bytes`` of it."""
+        return self._cut()[0]
+
+    @property
+    def parse_truncated(self) -> bool:
+        """Whether main text and metadata come from only the first part of the page."""
+        return self._cut()[1]
+
+    def _cut(self) -> tuple[str, bool]:
+        if self._parse_input is None:
+            self._parse_input = self.limits.cut(self.markup)
+        return self._parse_input
+
+    @property
     def main_text(self) -> str:
         """The article text without navigation and boilerplate (falls back to all body text)."""
         if self._main_text is None:
-            # fast: no second opinion from readability/jusText, which triples the cost for
-            # what drift and template comparison need (the same extraction every time).
-            import trafilatura  # slow to import; a check that never extracts never pays it
-
-            extracted = heavy_parse(
-                trafilatura.extract,
-                self.markup,
-                fast=True,
-                favor_recall=True,
-                include_comments=False,
-                deduplicate=False,
-            )
-            self._main_text = extracted or heavy_parse(_all_text, self.markup)
+            self._main_text = heavy_parse(_main_text, self.parse_input, timeout=self.limits.timeout)
         return self._main_text
 
     @property
@@ -271,6 +243,17 @@ def parse_html(markup: str) -> Any:
         return lxml_html.fromstring(markup or "<html></html>")
     except (ValueError, lxml_html.etree.ParserError):
         return lxml_html.fromstring("<html></html>")
+
+
+def _main_text(markup: str) -> str:
+    # fast: no second opinion from readability/jusText, which triples the cost for what
+    # drift and template comparison need (the same extraction every time).
+    import trafilatura  # slow to import; a check that never extracts never pays it
+
+    extracted = trafilatura.extract(
+        markup, fast=True, favor_recall=True, include_comments=False, deduplicate=False
+    )
+    return extracted or _all_text(markup)
 
 
 def _all_text(markup: str) -> str:
@@ -354,16 +337,17 @@ def page_metadata(page: Page, url: str, content_language: str | None) -> dict[st
     guess over the text: a wrong publication date is worse than none in evidence.
     """
 
-    return heavy_parse(_metadata, page, url, content_language)
+    return heavy_parse(_metadata, page, url, content_language, timeout=page.limits.timeout)
 
 
 def _metadata(page: Page, url: str, content_language: str | None) -> dict[str, str | None]:
     import trafilatura
 
+    markup = page.parse_input
     document = trafilatura.extract_metadata(
-        page.markup, default_url=url, extensive=False, date_config={"extensive_search": False}
+        markup, default_url=url, extensive=False, date_config={"extensive_search": False}
     )
-    tree = parse_html(page.markup)
+    tree = parse_html(markup)
     lang = next(iter(tree.xpath("/html/@lang")), None) or content_language
     canonical = next(iter(tree.xpath("//link[@rel='canonical']/@href")), None)
     return {

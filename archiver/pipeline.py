@@ -29,12 +29,13 @@ from .errors import ArchiverError, Interrupted
 from .ingest import detect_format, read_report
 from .ingest.importer import ImportResult, import_report
 from .store import file_sha256, runs, scoped_sources
+from .textsafe import shown
 from .views.changes import KINDS, changes, source_states
 
 # Stages in the order the main job runs them.
 STAGES = ("import", "check", "capture", "wayback", "verify")
 MAIN_JOB = ("import", "check", "capture", "wayback")
-TRIGGERS = ("cli", "schedule", "library")
+TRIGGERS = ("cli", "schedule", "library", "web")
 # How many URLs of each kind of change the summary lines list.
 MAX_LISTED = 50
 # The most a source may count as due before its cadence has passed (see due_sources).
@@ -132,7 +133,7 @@ class RunSummary:
             if kind == "newly_archived":
                 continue  # good news needs no list
             for url in self.changes[kind][:MAX_LISTED]:
-                out.append(f"  {kind.replace('_', ' ')}: {url}")
+                out.append(f"  {kind.replace('_', ' ')}: {shown(url)}")
         return out
 
 

@@ -253,3 +253,20 @@ def test_https_capture_records_the_certificate(
     assert "commonName=localhost" in row["tls_subject"]
     assert row["tls_issuer"] == row["tls_subject"]  # self-signed
     assert row["ip"] == "127.0.0.1"
+
+
+def test_a_cyrillic_url_is_captured_as_it_was_requested(
+    db: Database, web: TestWeb, options: CaptureOptions
+) -> None:
+    path = "/%D1%81%D1%82%D0%B0%D1%82%D1%8C%D1%8F"  # /статья, as a request line carries it
+    web.set_page(path, "<html><head><title>Статья</title></head><body><p>Шары.</p></body></html>")
+    url = web.url("/статья?q=синие шары")
+    cite(db, [url.replace(" ", "%20")])
+    summary = capture(db, options)
+    assert (summary.captured, summary.failed) == (1, 0)  # was an internal error
+    [sent] = web.requests_to(path)
+    row = next(db.table("captures").rows)
+    raw = gzip.decompress((options.data_dir / row["warc_path"]).read_bytes())
+    assert f"GET {sent.path} HTTP/1.1\r\n".encode() in raw
+    assert f"WARC-Target-URI: {web.base}{sent.path}\r\n".encode() in raw
+    assert row["title"] == "Статья"

@@ -1,6 +1,8 @@
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from archiver.config import Settings, load_settings
 from archiver.errors import ConfigError
@@ -72,3 +74,53 @@ def test_lists_and_booleans_from_the_environment(tmp_path: Path) -> None:
     )
     assert settings.canary_urls == ("https://a.example/", "https://b.example/")
     assert settings.allow_private_networks is True
+
+
+def test_keys_and_values_lose_surrounding_whitespace_in_the_settings_file(tmp_path: Path) -> None:
+    # Quoted keys may hold spaces in TOML; a value copied from a web page may hold a newline.
+    (tmp_path / "archiver.toml").write_text(
+        '" log_format " = "json\\n"\n'
+        '"user_agent\\t" = "  archiver-test (it@example.org)  "\n'
+        'data_dir = " /srv/data "\n'
+        'check_every = " 6h "\n'
+        'wayback_url = " https://wayback.example/ "\n'
+    )
+    settings = load_settings(environ={}, cwd=tmp_path)
+    assert settings.log_format == "json"
+    assert settings.user_agent == "archiver-test (it@example.org)"
+    assert settings.data_dir == Path("/srv/data")
+    assert settings.check_every == "6h"
+    assert settings.wayback_url == "https://wayback.example/"
+
+
+def test_variable_names_and_values_lose_surrounding_whitespace(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={
+            "ARCHIVER_LOG_FORMAT ": " json\n",  # as an env file with "NAME = value" gives it
+            " ARCHIVER_DB": "\tmine.sqlite ",
+            "ARCHIVER_CA_BUNDLE": " /etc/ssl/intranet.pem\r\n",
+            "ARCHIVER_TIMEOUT\t": " 7.5 ",
+        },
+        cwd=tmp_path,
+    )
+    assert settings.log_format == "json"
+    assert settings.db == Path("mine.sqlite")
+    assert settings.ca_bundle == "/etc/ssl/intranet.pem"
+    assert settings.timeout == 7.5
+    # The variable's exact name wins over one with spaces around it.
+    exact = load_settings(environ={"ARCHIVER_TIMEOUT ": "1", "ARCHIVER_TIMEOUT": "2"}, cwd=tmp_path)
+    assert exact.timeout == 2.0
+
+
+def test_option_keys_and_values_lose_surrounding_whitespace(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={}, overrides={" db ": Path(" opt.sqlite\n"), "timeout": " 3 "}, cwd=tmp_path
+    )
+    assert settings.db == Path("opt.sqlite")
+    assert settings.timeout == 3.0
+
+
+def test_the_db_option_loses_surrounding_whitespace(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("--db", " mine.sqlite\n", "settings")
+    assert result.exit_code == 0, result.output
+    assert "db = mine.sqlite    #" in result.output

@@ -6,10 +6,13 @@ from __future__ import annotations
 import struct
 import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import docx
 import pytest
+from pypdf import PdfWriter
+from pypdf.generic import NameObject, StreamObject
 from test_ingest_pdf import report_pdf
 
 from archiver.errors import InputError
@@ -121,3 +124,27 @@ def test_text_html_and_markdown_files_are_capped(
     assert str(caught.value) == (
         f"{path}: {kind} file of 2,400 bytes is over the 1,000 byte limit for importing"
     )
+
+
+def test_a_pdf_stream_that_inflates_without_end_costs_a_bounded_amount(tmp_path: Path) -> None:
+    # pypdf inflates a stream to 75 MB at most; this one would be 300 MB (from 300 KB).
+    writer = PdfWriter(clone_from=str(report_pdf(tmp_path / "report.pdf")))
+    compressor = zlib.compressobj(9)
+    spaces = b" " * MB
+    stream = StreamObject()
+    stream._data = b"".join(
+        [compressor.compress(spaces) for _ in range(300)] + [compressor.flush()]
+    )
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    writer.add_blank_page(612, 792)[NameObject("/Contents")] = writer._add_object(stream)
+    bomb = tmp_path / "bomb.pdf"
+    writer.write(str(bomb))
+    assert bomb.stat().st_size < MB
+    tracemalloc.start()
+    try:
+        [report] = read_report(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(report.citations) == 5  # the real pages are read as before
+    assert peak < 100 * MB

@@ -181,6 +181,30 @@ def test_terminal_and_markdown_output_keep_hostile_text_inert(run_cli: Run, tmp_
     assert "[x](javascript:alert(1))" in rendered  # shown as the text it is
 
 
+def test_reports_for_people_keep_hostile_urls_and_text_inert(run_cli: Run, tmp_path: Path) -> None:
+    script = "https://a.kz/<script>alert(1)</script>"  # URLs may hold no space, but this
+    link = "https://a.kz/[x](javascript:alert(1))"
+    _import(run_cli, tmp_path, [("a", 1, script, HOSTILE), ("a", 2, link, HOSTILE)])
+    printed = {
+        form: run_cli("report", *form).output
+        for form in (
+            ("--format", "md"),
+            ("--format", "html"),
+            ("--annotated",),
+            ("--annotated", "--format", "html"),
+        )
+    }
+    for form, output in printed.items():
+        # Retitling the terminal, ringing it, any other control character: none is printed.
+        assert not {"\x1b", "\x07", "\x01"} & set(output), form
+    # A renderer that lets any link through (markdown-it refuses javascript: by itself).
+    permissive = MarkdownIt("commonmark")
+    permissive.validateLink = lambda url: True
+    annotated = permissive.render(printed[("--annotated",)])
+    assert "<script" not in annotated and "href=" not in annotated
+    assert "https://a.kz/[x](javascript:alert(1))" in annotated  # shown as the text it is
+
+
 def test_a_reader_that_stops_early_gets_no_traceback(
     run_cli: Run, tmp_path: Path, subprocess_guard: dict[str, str]
 ) -> None:

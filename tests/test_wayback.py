@@ -11,6 +11,7 @@ import json
 import logging
 import sqlite3
 import threading
+import tracemalloc
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 from sqlite_utils import Database
-from testweb import refused_port
+from testweb import TestWeb, gzip_bomb, refused_port
 from wayback_standin import WaybackStandin
 
 from archiver.clock import Clock
@@ -30,6 +31,7 @@ from archiver.store import stamp
 from archiver.views.status import citation_rows
 from archiver.views.wayback import copies, nearest_copy
 from archiver.wayback import RateLimiter, WaybackOptions, lookup, lookup_and_save, save
+from archiver.wayback.client import MAX_REPLY_BYTES
 
 NOW = datetime(2025, 11, 25, 12, 0, tzinfo=UTC)
 ACCESS, SECRET = "test-access", "test-secret"
@@ -713,3 +715,26 @@ def test_keys_are_sent_to_spn2_only_and_never_stored_logged_or_shown(
 def test_unknown_url_is_an_error(db: Database, wayback: WaybackStandin, clock: Clock) -> None:
     with pytest.raises(ArchiverError, match="not a cited source"):
         lookup(db, options(wayback), url="https://not-cited.example/", clock=clock)
+
+
+def test_a_compressed_answer_is_read_only_up_to_its_limit(
+    db: Database, web: TestWeb, clock: FakeClock
+) -> None:
+    # A broken proxy (or a mistyped wayback_url) answers with 200 MiB once inflated.
+    bomb = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    for path in ("/cdx/search/cdx", "/wayback/available"):
+        web.set_page(path, gzip_bomb(), headers=bomb)
+    cite(db, ["https://example.org/a"])
+    answers = WaybackOptions(
+        wayback_url=web.base, wayback_availability_url=web.url("/wayback/available"), timeout=5
+    )
+    tracemalloc.start()
+    try:
+        summary = lookup(db, answers, clock=clock)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert summary.errors == {"too_large": 1}
+    assert peak < 5 * MAX_REPLY_BYTES  # not the 200 MiB the answer inflates to
+    [state] = db.table("wayback_state").rows
+    assert "longer than 10,000,000 bytes once decompressed" in state["error_message"]

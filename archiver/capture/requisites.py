@@ -11,7 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 from .. import css as css_scan
 from ..css import browser_url_text, harmless_as_is
-from ..pagetext import heavy_parse, parse_html
+from ..pagetext import parse_html
+from ..parsing import DEFAULT_PARSE_LIMITS, ParseLimits, heavy_parse
 
 # (xpath, attribute) pairs naming one requisite each; srcset lists several.
 _SINGLE = (
@@ -39,9 +40,13 @@ def requisite_url(base: str, ref: str) -> str | None:
     return url if urlsplit(url).scheme in ("http", "https") else None
 
 
-def html_requisites(markup: str, page_url: str) -> list[str]:
-    """Requisite URLs of an HTML page, in document order, without duplicates."""
-    return heavy_parse(_requisites_in, markup, page_url)
+def html_requisites(
+    markup: str, page_url: str, limits: ParseLimits = DEFAULT_PARSE_LIMITS
+) -> list[str]:
+    """Requisite URLs of an HTML page (of its first ``limits.max_bytes``), in document order,
+    without duplicates; raises ParseTimeout past ``limits.timeout``."""
+    head, _ = limits.cut(markup)
+    return heavy_parse(_requisites_in, head, page_url, timeout=limits.timeout)
 
 
 def _requisites_in(markup: str, page_url: str) -> list[str]:

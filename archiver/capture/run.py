@@ -31,10 +31,12 @@ from ..check.drift import measure_drift
 from ..check.verdicts import classify, copy_holds
 from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
+from ..errors import ParseTimeout
 from ..net.fetch import Fetcher, FetchLimits, FetchResult
 from ..net.outage import Outage
 from ..net.pool import Attempt, HostGate, run_pool
 from ..pagetext import Page, decode_body, page_metadata
+from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
 from ..version import __version__
 from .browser import NO_BROWSER, VIEWPORT, BrowserSession, RenderOptions, find_browser
@@ -68,6 +70,7 @@ class CaptureOptions:
     requisite_max_count: int = DEFAULTS.requisite_max_count
     requisite_max_depth: int = DEFAULTS.requisite_max_depth
     capture_deadline: float = DEFAULTS.capture_deadline
+    parse: ParseLimits = field(default_factory=ParseLimits)
     concurrency: int = DEFAULTS.concurrency
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
@@ -94,6 +97,7 @@ def capture_options(settings: Settings) -> CaptureOptions:
         requisite_max_count=settings.requisite_max_count,
         requisite_max_depth=settings.requisite_max_depth,
         capture_deadline=settings.capture_deadline,
+        parse=ParseLimits.from_settings(settings),
         concurrency=settings.concurrency,
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
@@ -152,6 +156,7 @@ class CaptureRecord:
     canonical_url: str | None = None
     author: str | None = None
     text: str | None = None  # the page's main text: drift is measured on it
+    text_truncated: bool = False  # text and metadata read from the first max_parse_bytes only
     media_text: str | None = None  # a video's title, description and subtitles: searchable
     requisites_skipped: dict[str, int] | None = None  # left out by the limits, by reason
     method: str = "http"  # http | browser
@@ -262,7 +267,8 @@ def capture_sources(
         if record.text:
             # The checker's drift rule, against the same citation-time text: a copy whose
             # text moved away is offered only when no other copy holds the cited content.
-            drift = measure_drift(db, record.source_id, record.text, options.drift_threshold)
+            threshold = options.drift_threshold
+            drift = measure_drift(db, record.source_id, record.text, threshold, options.parse)
             if drift is not None:
                 record.drifted, record.similarity = drift.drifted, drift.similarity
         _store(db, record)
@@ -393,7 +399,12 @@ def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
             return record
         if result.error_type is not None:  # an answer came, then the body broke off
             record.error_type, record.error_message = result.error_type, result.error_message
-        markup = _describe(record, result, payload)
+        try:
+            markup = _describe(record, result, payload, options.parse)
+        except ParseTimeout as exc:
+            record.status = "failed"
+            record.error_type, record.error_message = "parse_timeout", str(exc)
+            return record
         relative = Path(started.strftime("%Y/%m/%d")) / (
             # The random part keeps two captures of one source in one second apart.
             f"{started.strftime('%H%M%S')}-{_slug(job.host)}-{job.source_id}-"
@@ -410,7 +421,10 @@ def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
             if run.browser is not None and _renders(result):
                 markup = _capture_in_browser(run, warc, record, result, date, deadline, notes)
             if record.method == "http" and options.requisites and markup is not None:
-                _capture_requisites(run, warc, record, date, markup, deadline)
+                try:
+                    _capture_requisites(run, warc, record, date, markup, deadline)
+                except ParseTimeout as exc:  # the page is stored; its requisites are not
+                    record.error_type, record.error_message = "parse_timeout", str(exc)
             page_url = record.final_url or job.url
             if run.media_fetcher is not None and has_media(page_url, markup):
                 _capture_media(run, warc, record, page_url, date, notes)
@@ -422,8 +436,13 @@ def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
         payload.close()
 
 
-def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayload) -> str | None:
-    """Fill in the record from the fetch; return the page's markup when it is HTML."""
+def _describe(
+    record: CaptureRecord, result: FetchResult, payload: SpooledPayload, parse: ParseLimits
+) -> str | None:
+    """Fill in the record from the fetch; return the page's markup when it is HTML.
+
+    Raises ParseTimeout when the page's text and metadata cannot be read in time.
+    """
     record.status_code = result.status
     record.final_url = result.final_url
     record.payload_sha256 = payload.sha256
@@ -439,7 +458,7 @@ def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayloa
     markup = page = None
     if result.ok and result.content_type in HTML_TYPES and result.body:
         markup = decode_body(result.body, result.headers.get("content-type"))
-        page = Page(markup)
+        page = Page(markup, parse)
         meta = page_metadata(
             page, result.final_url or result.url, result.headers.get("content-language")
         )
@@ -447,6 +466,7 @@ def _describe(record: CaptureRecord, result: FetchResult, payload: SpooledPayloa
         record.published, record.canonical_url = meta["published"], meta["canonical_url"]
         record.author = meta["author"]
         record.text = page.main_text
+        record.text_truncated = page.parse_truncated
     # The checker's rules on the captured bytes: check and capture never disagree about
     # whether a copy holds the page or a block page, a login wall or a "not found".
     outcome = classify(result, page)
@@ -481,7 +501,7 @@ def _capture_requisites(
     skipped = gather_requisites(
         run.fetcher,
         run.gate,
-        html_requisites(markup, page_url),
+        html_requisites(markup, page_url, options.parse),
         RequisiteLimits(
             options.requisite_max_count,
             options.requisite_max_depth,
@@ -541,15 +561,21 @@ def _capture_in_browser(
     record.method = "browser"
     record.requisites_skipped = budget.left_out() or None
     notes.extend(rendering.notes)
-    page = Page(rendering.dom)
-    meta = page_metadata(page, rendering.final_url, result.headers.get("content-language"))
+    page = Page(rendering.dom, options.parse)
+    try:
+        meta = page_metadata(page, rendering.final_url, result.headers.get("content-language"))
+        text = page.main_text
+        outcome = classify(result, page)
+    except ParseTimeout as exc:  # the HTTP page's text and metadata stand
+        notes.append(f"the rendered page could not be read: {exc}")
+        return rendering.dom
     record.title = rendering.title or meta["title"]
     record.language = meta["language"] or record.language
     record.published = meta["published"] or record.published
     record.canonical_url = meta["canonical_url"] or record.canonical_url
     record.author = meta["author"] or record.author
-    record.text = page.main_text or rendering.text
-    outcome = classify(result, page)
+    record.text = text or rendering.text
+    record.text_truncated = page.parse_truncated
     record.holds = copy_holds(outcome, record.truncated)
     record.holds_reason = outcome.reason
     return rendering.dom
@@ -661,6 +687,7 @@ def _store(db: Database, record: CaptureRecord) -> None:
     row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text", "media_text")}
     row["truncated"] = int(record.truncated)
     row["drifted"] = None if record.drifted is None else int(record.drifted)
+    row["text_truncated"] = int(record.text_truncated)
     if record.requisites_skipped:
         row["requisites_skipped"] = json.dumps(record.requisites_skipped)
     row["tool_version"] = __version__

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from requests.models import PreparedRequest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -28,6 +29,15 @@ from ..version import __version__
 
 # Headers describing how the body travelled, not what it is: the payload is stored de-chunked.
 _HOP_HEADERS = frozenset({"transfer-encoding"})
+
+
+def as_sent(url: str) -> str:
+    """The URL as the request put it on the wire: host in IDNA, anything not ASCII or not
+    printable percent-encoded (``/wiki/Казахстан`` is ``/wiki/%D0%9A…``). WARC headers and
+    request lines are ASCII, and the record must say what was asked for, byte for byte."""
+    prepared = PreparedRequest()
+    prepared.prepare_url(url, None)
+    return str(prepared.url)
 
 
 class SpooledPayload:
@@ -91,6 +101,7 @@ class CaptureWarc:
     def request(
         self, url: str, method: str, headers: list[tuple[str, str]], warc_date: str
     ) -> WrittenRecord:
+        url = as_sent(url)
         parts = urlsplit(url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         names = {name.lower() for name, _ in headers}
@@ -132,7 +143,7 @@ class CaptureWarc:
             body, length = payload.file, payload.size
             extra["WARC-Payload-Digest"] = payload.warc_digest
         record = self._writer.create_warc_record(
-            url,
+            as_sent(url),
             "response",
             payload=body,
             length=length,
@@ -157,7 +168,7 @@ class CaptureWarc:
             status_line, [(k, v) for k, v in headers if k.lower() not in _HOP_HEADERS], protocol
         )
         record = self._writer.create_revisit_record(
-            url,
+            as_sent(url),
             digest,
             refers_to_uri,
             refers_to_date,

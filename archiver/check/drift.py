@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from ..errors import ParseTimeout
 from ..pagetext import Page, similarity
+from ..parsing import DEFAULT_PARSE_LIMITS, ParseLimits
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,15 @@ class Drift:
     similarity: float
 
 
-def measure_drift(db: Database, source_id: int, text: str, threshold: float) -> Drift | None:
-    """Compare ``text`` with the source's reference text; None when it has none yet.
+def measure_drift(
+    db: Database,
+    source_id: int,
+    text: str,
+    threshold: float,
+    limits: ParseLimits = DEFAULT_PARSE_LIMITS,
+) -> Drift | None:
+    """Compare ``text`` with the source's reference text; None when it has none yet, or it
+    cannot be read within ``limits`` (drift then stays unknown).
 
     The reference is kept compressed as fetched; its main text is extracted the first time
     it is needed and stored beside it.
@@ -32,7 +41,11 @@ def measure_drift(db: Database, source_id: int, text: str, threshold: float) -> 
         return None
     reference_text = reference["text"]
     if reference_text is None:
-        reference_text = Page(zlib.decompress(reference["body"]).decode("utf-8")).main_text
+        page = Page(zlib.decompress(reference["body"]).decode("utf-8"), limits)
+        try:
+            reference_text = page.main_text
+        except ParseTimeout:
+            return None
         db.table("reference_texts").update(
             source_id, {"text": reference_text, "text_hash": text_hash(reference_text)}
         )

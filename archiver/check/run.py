@@ -31,11 +31,13 @@ from sqlite_utils import Database
 
 from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
+from ..errors import ParseTimeout
 from ..net.fetch import FetchLimits, FetchResult
 from ..net.http1 import LeanFetcher
 from ..net.outage import Outage
 from ..net.pool import Attempt, run_pool
 from ..pagetext import Page, decode_body, same_template
+from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
 from .drift import measure_drift, text_hash
 from .verdicts import Outcome, Rules, classify, next_state
@@ -58,6 +60,7 @@ class CheckOptions:
 
     limits: FetchLimits = field(default_factory=FetchLimits)
     rules: Rules = field(default_factory=Rules)
+    parse: ParseLimits = field(default_factory=ParseLimits)
     concurrency: int = DEFAULTS.concurrency
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
@@ -73,6 +76,7 @@ def check_options(settings: Settings) -> CheckOptions:
             dead_after_days=settings.dead_after_days,
             drift_threshold=settings.drift_threshold,
         ),
+        parse=ParseLimits.from_settings(settings),
         concurrency=settings.concurrency,
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
@@ -228,7 +232,7 @@ def check_sources(
             if done:
                 db.execute("update checks set counted = 0 where run_id = ?", [run_id])
         else:
-            _apply_verdicts(db, done, options.rules, summary)
+            _apply_verdicts(db, done, options, summary)
         _drop_staging(db)
         summary.verdicts = _verdict_counts(db, [j.source_id for j in jobs])
         db.table("check_runs").update(
@@ -305,13 +309,13 @@ def _run_workers(
     now: Callable[[], datetime],
     stop: threading.Event | None,
 ) -> list[_Kept]:
-    probes = _Probes(fetcher, options.per_host_delay)
+    probes = _Probes(fetcher, options.per_host_delay, options.parse)
     done: list[_Kept] = []
     pending = _Pending()
     _prepare_staging(db)
 
     def attempt(job: _Job) -> Attempt[_Done]:
-        item, result = _check_one(fetcher, job, probes, now)
+        item, result = _check_one(fetcher, job, probes, options.parse, now)
         retry = _retry_delay(result)
         if retry is not None and job.attempts == 1:
             return Attempt(None, retry_in=retry, hold_host=retry)
@@ -453,7 +457,11 @@ def _check_row(run_id: int, item: _Done, result: FetchResult) -> dict[str, Any]:
 
 
 def _check_one(
-    fetcher: LeanFetcher, job: _Job, probes: _Probes, now: Callable[[], datetime]
+    fetcher: LeanFetcher,
+    job: _Job,
+    probes: _Probes,
+    parse: ParseLimits,
+    now: Callable[[], datetime],
 ) -> tuple[_Done, FetchResult]:
     """Fetch one source the cheapest reliable way and classify what came back."""
     job.attempts += 1
@@ -477,25 +485,41 @@ def _check_one(
     if result.status == 304:
         verdict = state.get("verdict") or "ok"
         return _Done(job, _Answer.of(result), Outcome(verdict, "not_modified"), now()), result
-    page = _page(result)
+    page = _page(result, parse)
+    try:
+        return _read_page(job, result, page, probes, now), result
+    except ParseTimeout as exc:
+        # The page came but could not be read in time: evidence of nothing (transient).
+        result.error_type, result.error_message = "parse_timeout", str(exc)
+        return _Done(job, _Answer.of(result), Outcome("failing", "parse_timeout"), now()), result
+
+
+def _read_page(
+    job: _Job,
+    result: FetchResult,
+    page: Page | None,
+    probes: _Probes,
+    now: Callable[[], datetime],
+) -> _Done:
+    """Classify a fetched answer by what its page says (raises ParseTimeout)."""
     done = _Done(job, _Answer.of(result), classify(result, page), now())
     if page is None or done.outcome.verdict not in ("ok", "redirected"):
-        return done, result
+        return done
     if probes.looks_like_missing_page(result, page):
         done.outcome = Outcome("soft_404", "same_as_missing_page")
     elif not job.has_reference:
         # Main-text extraction is the costly part of a check: the first good page is kept
         # as it is, and only a page whose bytes changed is extracted and compared with it.
         done.reference = zlib.compress(page.markup.encode("utf-8"), 1)
-    elif result.content_hash != state.get("content_hash"):
+    elif result.content_hash != (job.state or {}).get("content_hash"):
         done.text = page.main_text
-    return done, result
+    return done
 
 
-def _page(result: FetchResult) -> Page | None:
+def _page(result: FetchResult, parse: ParseLimits) -> Page | None:
     if result.method == "HEAD" or not result.body or result.content_type not in HTML_TYPES:
         return None
-    return Page(decode_body(result.body, result.headers.get("content-type")))
+    return Page(decode_body(result.body, result.headers.get("content-type")), parse)
 
 
 def _retry_delay(result: FetchResult) -> float | None:
@@ -517,9 +541,10 @@ def _hold_host(result: FetchResult) -> float:
 class _Probes:
     """One request per host to a path that cannot exist, to learn its "missing page" template."""
 
-    def __init__(self, fetcher: LeanFetcher, delay: float) -> None:
+    def __init__(self, fetcher: LeanFetcher, delay: float, parse: ParseLimits) -> None:
         self._fetcher = fetcher
         self.delay = delay
+        self._parse = parse
         self._lock = threading.Lock()
         self._pages: dict[str, Page | None] = {}
         self._host_locks: dict[str, threading.Lock] = {}
@@ -561,7 +586,7 @@ class _Probes:
         result = self._fetcher.fetch(f"{origin}/archiver-probe-{secrets.token_hex(8)}")
         if not result.ok:
             return None  # the host answers missing pages honestly
-        return _page(result)
+        return _page(result, self._parse)
 
 
 def _state_row(item: _Done, rules: Rules) -> tuple[Any, ...]:
@@ -600,7 +625,9 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _apply_verdicts(db: Database, done: list[_Kept], rules: Rules, summary: CheckSummary) -> None:
+def _apply_verdicts(
+    db: Database, done: list[_Kept], options: CheckOptions, summary: CheckSummary
+) -> None:
     """Fold each attempt into its source's state, recording changes and drift.
 
     Each attempt's new state was worked out on its worker (``_state_row``) and staged as the
@@ -613,7 +640,8 @@ def _apply_verdicts(db: Database, done: list[_Kept], rules: Rules, summary: Chec
         verdict, reason = item.verdict, item.reason
         drift = None
         if item.text is not None:
-            drift = measure_drift(db, job.source_id, item.text, rules.drift_threshold)
+            threshold = options.rules.drift_threshold
+            drift = measure_drift(db, job.source_id, item.text, threshold, options.parse)
         if drift is not None:
             db.execute(
                 f"update temp.[{STAGED_STATE}] set drifted = ?, similarity = ? where source_id = ?",

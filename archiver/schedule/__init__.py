@@ -158,6 +158,9 @@ class Service:
         if error:
             line += f" error: {error}"
         lines = [line, *(summary.lines() if summary is not None else [])]
+        if summary is not None and summary.capture is not None:
+            # Said once per run, as `archiver capture` says it (no browser found, …).
+            lines.extend(f"  note: {note}" for note in summary.capture.notes)
         print("\n".join(lines), file=self.log, flush=True)
 
 

@@ -3,7 +3,7 @@
 It knows tables, not stages: nothing here imports check, capture, Wayback or the views.
 """
 
-from .database import BUSY_TIMEOUT_MS, open_db
+from .database import BUSY_TIMEOUT_MS, open_db, open_reader
 from .migrations import migrations
 from .scope import require_report, scoped_sources
 from .stamps import file_sha256, stamp, utc_now
@@ -13,6 +13,7 @@ __all__ = [
     "file_sha256",
     "migrations",
     "open_db",
+    "open_reader",
     "require_report",
     "scoped_sources",
     "stamp",

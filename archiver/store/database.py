@@ -65,3 +65,21 @@ def open_db(path: Path | str) -> Database:
     except (OSError, sqlite3.DatabaseError) as exc:
         raise ArchiverError(f"{path}: cannot open database: {exc}") from exc
     return db
+
+
+def open_reader(path: Path | str) -> Database:
+    """Open an existing database to read only, for one request of the dashboard: no schema
+    change, no write (``query_only``), the same busy timeout. In WAL mode a reader never waits
+    for a writer, nor a writer for it, so pages read while a scheduled run writes."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArchiverError(f"{path}: no database here yet: run `archiver import` first")
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        db = _Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        db.execute("PRAGMA query_only = ON")
+    except sqlite3.DatabaseError as exc:
+        raise ArchiverError(f"{path}: cannot open database: {exc}") from exc
+    return db

@@ -804,3 +804,17 @@ def m013_browser_captures(db: Database) -> None:
     )
     db.execute("alter table captures add column provenance text")
     db.execute("alter table capture_resources add column meta text")
+
+
+@migrations()
+def m014_text_of_part_of_a_page(db: Database) -> None:
+    """``captures.text_truncated``: 1 when the capture's text and metadata were read from only
+    the first ``max_parse_bytes`` of its page (the WARC file holds all of it)."""
+    db.execute("alter table captures add column text_truncated integer not null default 0")
+
+
+@migrations()
+def m015_payload_lookup(db: Database) -> None:
+    """Finding the record that first stored a payload (a revisit's body, for export and for
+    the dashboard's replay) by its SHA-256, without reading every resource row."""
+    db.table("capture_resources").create_index(["payload_sha256"], if_not_exists=True)

@@ -51,6 +51,14 @@ def open_new(path: Path) -> IO[bytes]:
     return os.fdopen(os.open(path, flags, FILE_MODE), "wb")
 
 
+def write_new(path: Path, data: bytes) -> None:
+    """Write a file that must not exist yet (a signing key: never overwritten), 0600, never
+    through a symlink; ``FileExistsError`` if it is there."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(path, flags, FILE_MODE), "wb") as f:
+        f.write(data)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """``Path.write_bytes``, but a new file is 0600 and a symlink is not written through."""
     with open_new(path) as f:

@@ -14,6 +14,7 @@ from sqlite_utils import Database
 from ..config import DEFAULTS
 from ..csvsafe import safe_dict
 from ..store import require_report
+from ..textsafe import shown
 from .bestcopy import (
     BEST_COPY,
     BEST_COPY_CSV,
@@ -128,16 +129,41 @@ def _report_ids(db: Database, report_id: str | None) -> list[str]:
 
 
 def ordered_rows(
-    db: Database, report_id: str | None = None, data_dir: Path = DEFAULTS.data_dir
+    db: Database,
+    report_id: str | None = None,
+    data_dir: Path = DEFAULTS.data_dir,
+    *,
+    by_urgency: bool = True,
 ) -> Iterator[dict[str, Any]]:
-    """One row per cited URL, dead, blocked and drifted first, then in footnote order: one
-    query per report, so the first row comes at once and no report is sorted in memory."""
+    """One row per cited URL, dead, blocked and drifted first, then in footnote order (or in
+    footnote order only, ``by_urgency=False``, as the dashboard lists them): one query per
+    report, so the first row comes at once and no report is sorted in memory."""
     folder = [folder_param(data_dir)]
+    order_by = _BY_URGENCY if by_urgency else "c.footnote, c.position"
     for rid in _report_ids(db, report_id):
-        sql, params = citation_query(
-            db, _ROW_SELECT, rid, order_by=_BY_URGENCY, select_params=folder
-        )
+        sql, params = citation_query(db, _ROW_SELECT, rid, order_by=order_by, select_params=folder)
         yield from with_best_copy(_ROW_KEYS, stream_tuples(db, sql, params))
+
+
+def report_overview(db: Database, report_id: str) -> dict[str, Any]:
+    """What the list of reports shows beside the summary: ``without_content``, how many
+    footnotes need a copy (dead, blocked, drifted, soft 404, failing) and have none that holds
+    the cited content (the rows whose "use instead" says so), and ``last_checked``, when one
+    of its sources was last checked."""
+    columns = dict(REPORT_COLUMNS)
+    needy = ", ".join(f"'{verdict}'" for verdict in URGENCY)
+    inner, params = citation_query(
+        db,
+        f"c.footnote as footnote, {columns['verdict']} as verdict, "
+        f"{columns['use_instead']} as use_instead, m.checked_at as checked_at",
+        report_id,
+    )
+    sql = (
+        "select count(distinct case when verdict in (" + needy + ") and use_instead is null "
+        f"then footnote end), max(checked_at) from ({inner})"
+    )
+    without, last = db.execute(sql, params).fetchone()
+    return {"without_content": without, "last_checked": last}
 
 
 def _ordered_json(db: Database, report_id: str | None, data_dir: Path) -> Iterator[str]:
@@ -194,9 +220,9 @@ def _pieces(data: dict[str, Any], output_format: str) -> Iterator[str]:
     elif output_format == "csv":
         yield from _csv(data["rows"])
     elif output_format == "md":
-        yield from _markdown(data)
+        yield from map(shown, _markdown(data))
     elif output_format == "html":
-        yield from _html(data)
+        yield from map(shown, _html(data))
     else:
         raise ValueError(f"unknown format {output_format!r}")
 
@@ -377,13 +403,14 @@ def write_annotated(db: Database, report_id: str | None, output_format: str, out
     rows = stream_rows(db, *citation_query(db, select, report_id))
     title = f"Sources of {report_id}" if report_id else "Cited sources"
     if output_format == "md":
+        # A URL may hold what Markdown reads as HTML or a link ("…/[x](javascript:…)"): escaped.
         for row in rows:
             archived = (
-                f" (archived {row['wayback_date']}: {row['wayback_url']})"
+                f" (archived {row['wayback_date']}: {_md_cell(row['wayback_url'])})"
                 if row["wayback_url"]
                 else ""
             )
-            out.write(f"{row['footnote']}. {row['url']}{archived}\n")
+            out.write(shown(f"{row['footnote']}. {_md_cell(row['url'])}{archived}\n"))
         return
     out.write(_page_start(title) + '<ol class="footnotes">\n')
     for row in rows:
@@ -392,10 +419,12 @@ def write_annotated(db: Database, report_id: str | None, output_format: str, out
             archive = html.escape(row["wayback_url"])
             date = html.escape(row["wayback_date"])
             out.write(
-                f'<li value="{row["footnote"]}"><a href="{url}" data-versionurl="{archive}" '
-                f'data-versiondate="{date}">{url}</a> (archived <a href="{archive}">{date}</a>)'
-                "</li>\n"
+                shown(
+                    f'<li value="{row["footnote"]}"><a href="{url}" data-versionurl="{archive}" '
+                    f'data-versiondate="{date}">{url}</a> (archived <a href="{archive}">{date}</a>)'
+                    "</li>\n"
+                )
             )
         else:
-            out.write(f'<li value="{row["footnote"]}"><a href="{url}">{url}</a></li>\n')
+            out.write(shown(f'<li value="{row["footnote"]}"><a href="{url}">{url}</a></li>\n'))
     out.write("</ol>\n" + _PAGE_END)

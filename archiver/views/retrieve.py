@@ -157,6 +157,49 @@ def made_of(db: Database, capture_id: int, data_dir: Path) -> dict[str, Any]:
     return made
 
 
+def stream_made(
+    db: Database,
+    data_dir: Path,
+    capture_id: int,
+    role: str,
+    sink: Callable[[bytes], Any],
+    limit: int = DEFAULTS.max_capture_bytes,
+) -> bool:
+    """Copy what a browser capture made (``role``: screenshot, pdf, dom) from its WARC
+    resource record into ``sink``, at most ``limit`` bytes; False when the capture has none."""
+    capture = db.table("captures").get(capture_id)
+    resource = next(
+        db.table("capture_resources").rows_where(
+            "capture_id = ? and role = ? and record_offset is not null",
+            [capture_id, role],
+            order_by="id",
+            limit=1,
+        ),
+        None,
+    )
+    if resource is None or not capture["warc_path"]:
+        return False
+    _stream_payload(db, data_dir, capture["warc_path"], resource, limit, sink)
+    return True
+
+
+def replay_files(db: Database, capture_id: int) -> list[str]:
+    """The WARC files (relative to ``data_dir``) a replay of one capture needs: its own, and
+    those holding the bodies its revisit records refer to."""
+    capture = db.table("captures").get(capture_id)
+    files = [capture["warc_path"]] if capture["warc_path"] else []
+    for row in db.query(
+        "select distinct c.warc_path from capture_resources r join captures c "
+        "on c.id = r.capture_id where r.revisit_of is null and r.payload_sha256 in "
+        "(select payload_sha256 from capture_resources where capture_id = ? "
+        "and revisit_of is not null) and c.warc_path is not null",
+        [capture_id],
+    ):
+        if row["warc_path"] not in files:
+            files.append(row["warc_path"])
+    return files
+
+
 def _local_copy(
     captures: list[dict[str, Any]], ranked: list[dict[str, Any]], data_dir: Path
 ) -> dict[str, Any] | None:

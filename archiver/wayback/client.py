@@ -10,7 +10,9 @@ Lookups (``wayback_lookup``) and saves (``wayback_save``) reach the Internet Arc
 - pauses a kind of call after a 429 (a minute, doubling on repeats) and keeps the pause in
   ``wayback_pauses`` so the next run respects it: the Archive firewalls clients that go on
   after 429s, and its 429s carry no Retry-After;
-- sends the account keys to SPN2 endpoints only, and never puts them in a message or a row.
+- sends the account keys to SPN2 endpoints only, and never puts them in a message or a row;
+- reads at most ``MAX_REPLY_BYTES`` of an answer, decompressed chunk by chunk as fetches are,
+  so a gzip bomb from a broken proxy or a mistyped ``wayback_url`` costs that much.
 
 Time comes from a :class:`Clock`, so tests pace the limiter with a fake clock while every request
 still goes to a real (local) HTTP server.
@@ -25,6 +27,7 @@ import json
 import logging
 import re
 import threading
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,10 +35,12 @@ from typing import Any, Literal
 from urllib.parse import quote, quote_plus
 
 import requests
+import urllib3
 from sqlite_utils import Database
 
 from ..clock import Clock
 from ..errors import ArchiverError, CallFailed, Paused
+from ..net.fetch import decode_stored
 from ..store.stamps import stamp
 from .options import WaybackOptions
 
@@ -46,6 +51,8 @@ PAUSE_FIRST = 60.0
 PAUSE_LONGEST = 24 * 3600.0
 # A 429 this soon after the previous pause ended is a repeat, and doubles the pause.
 PAUSE_REPEAT_WINDOW = 3600.0
+# The longest answer read, once decompressed: a CDX page of 1,000 captures is about 250 KB.
+MAX_REPLY_BYTES = 10_000_000
 
 
 class RateLimiter:
@@ -173,6 +180,7 @@ class ArchiveClient:
                 headers=headers,
                 timeout=self.options.timeout,
                 allow_redirects=False,
+                stream=True,
             )
         except requests.RequestException as exc:
             failure = self._failure(exc)
@@ -180,11 +188,38 @@ class ArchiveClient:
             # Raised outside the except block, so that neither __cause__ nor __context__
             # carries the original exception and its request, Authorization and all.
             raise failure
-        if response.status_code == 429:
-            raise Paused(kind, self.pause(kind, f"HTTP 429 from {response.url.split('?')[0]}"))
+        with response:
+            if response.status_code == 429:
+                where = response.url.split("?")[0]
+                raise Paused(kind, self.pause(kind, f"HTTP 429 from {where}"))
+            text = self._text(response)
         # An error page may repeat what it was sent (a proxy's, a debug page): scrubbed here,
         # before any message, row or log line is made from it.
-        return Reply(response.status_code, self.scrub(response.text))
+        return Reply(response.status_code, self.scrub(text))
+
+    def _text(self, response: requests.Response) -> str:
+        """The answer's body as text, at most MAX_REPLY_BYTES of it once decompressed."""
+        body = bytearray()
+        failure: CallFailed | None = None
+        try:
+            longer = decode_stored(
+                lambda amount: response.raw.read(amount, decode_content=False),
+                response.headers.get("content-encoding", ""),
+                MAX_REPLY_BYTES,
+                body.extend,
+            )
+            if longer:
+                failure = CallFailed(
+                    "too_large", f"answer longer than {MAX_REPLY_BYTES:,} bytes once decompressed"
+                )
+        except (urllib3.exceptions.HTTPError, OSError, zlib.error) as exc:
+            failure = self._failure(exc)
+        if failure is not None:
+            raise failure  # outside the except block, as in call()
+        try:
+            return body.decode(response.encoding or "utf-8", errors="replace")
+        except LookupError:  # a charset nobody knows
+            return body.decode("utf-8", errors="replace")
 
     def paused_until(self, kind: Kind) -> datetime | None:
         row = next(self._db.table("wayback_pauses").rows_where("kind = ?", [kind]), None)
@@ -223,13 +258,17 @@ class ArchiveClient:
                 text = text.replace(form, "***")
         return text
 
-    def _failure(self, exc: requests.RequestException) -> CallFailed:
+    def _failure(self, exc: Exception) -> CallFailed:
         if isinstance(exc, requests.ConnectTimeout):
             error_type, network = "connect_timeout", True
-        elif isinstance(exc, requests.Timeout):
+        elif isinstance(exc, requests.Timeout | urllib3.exceptions.ReadTimeoutError):
             error_type, network = "timeout", False
         elif isinstance(exc, requests.ConnectionError):
             error_type, network = "connection_error", True
+        elif isinstance(exc, zlib.error):
+            error_type, network = "bad_response", False
+        elif not isinstance(exc, requests.RequestException):  # the body broke off
+            error_type, network = "connection_error", False
         else:
             error_type, network = "request_error", False
         message = self.scrub(f"{type(exc).__name__}: {exc}")[:300]
