@@ -105,10 +105,21 @@ class DashboardServer:
 
     def stop(self) -> None:
         """Stop listening, stop a running action (it keeps what it finished), stop pywb."""
-        self._server.close()
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
+            # Closed by the serving thread itself, between two polls: closing its sockets from
+            # here would pull them from under a select() in progress.
+            self._server.trigger.pull_trigger(self._close_all)
             self._thread.join(10)
+        else:
+            self._close_all()
+        self._server.task_dispatcher.shutdown()
         self._stop_helpers()
+
+    def _close_all(self) -> None:
+        """Close every socket of the server (listening, connections, trigger): its loop ends."""
+        for channel in list(self._server._map.values()):
+            channel.close()
+        self._server.close()
 
     def _stop_helpers(self) -> None:
         if self.runner is not None:
