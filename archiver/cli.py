@@ -28,6 +28,7 @@ from .errors import ArchiverError
 from .ingest import FORMATS, iso_date, read_report
 from .ingest.csvfile import write_csv
 from .ingest.importer import ImportResult, import_report
+from .net.vantage import parse_vantages
 from .pipeline import MAIN_JOB as MAIN_STAGES
 from .pipeline import MAX_LISTED, RunSummary, run_main_job
 from .store import open_db
@@ -929,6 +930,8 @@ def settings(context: Context) -> None:
     for key, value in context.settings.as_dict().items():
         if Settings.is_secret(key) and value:
             value = "*** (set)"
+        elif Settings.has_credentials(key):
+            value = tuple(vantage.shown for vantage in parse_vantages(value))
         click.echo(f"{key} = {value}    # ARCHIVER_{key.upper()}: {Settings.help(key)}")
 
 

@@ -37,9 +37,11 @@ from ..net.fetch import FetchLimits, FetchResult
 from ..net.http1 import LeanFetcher
 from ..net.outage import Outage
 from ..net.pool import Attempt, run_pool
+from ..net.vantage import Vantage, parse_vantages
 from ..pagetext import Page, decode_body, same_template, similarity
 from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
+from .vantage import REGIONAL, Candidate, Rechecks, needs_recheck, recheck, store_rechecks
 from .verdicts import Outcome, Rules, classify, next_state
 
 # The longest Retry-After we wait for within a run; longer ones are left to the next run.
@@ -65,6 +67,7 @@ class CheckOptions:
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
     canary_urls: tuple[str, ...] = DEFAULTS.canary_urls
+    vantages: tuple[Vantage, ...] = ()
 
 
 def check_options(settings: Settings) -> CheckOptions:
@@ -81,6 +84,7 @@ def check_options(settings: Settings) -> CheckOptions:
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
         canary_urls=settings.canary_urls,
+        vantages=parse_vantages(settings.vantage_points),
     )
 
 
@@ -158,6 +162,7 @@ class CheckSummary:
     drifted: list[str] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    vantages: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         # What dataclasses.asdict gives, without its deep copy of every value: a first check
@@ -166,6 +171,7 @@ class CheckSummary:
         summary["verdicts"] = dict(self.verdicts)
         summary["changes"] = [dict(change) for change in self.changes]
         summary["drifted"] = list(self.drifted)
+        summary["vantages"] = dict(self.vantages)
         return summary
 
 
@@ -203,6 +209,7 @@ def check_sources(
     frozen = not gc.get_freeze_count()
     if frozen:
         gc.freeze()
+    rechecks = Rechecks()
     try:
         canary_failure = _canaries_down(fetcher, options.canary_urls)
         if canary_failure:
@@ -211,6 +218,8 @@ def check_sources(
         else:
             done = _run_workers(db, fetcher, jobs, options, run_id, on_progress, now, stop)
             message = _network_down(done)
+            if not message:
+                rechecks = _second_opinions(done, options, now, stop)
     finally:
         fetcher.close()
         if frozen:
@@ -232,7 +241,12 @@ def check_sources(
             if done:
                 db.execute("update checks set counted = 0 where run_id = ?", [run_id])
         else:
+            _apply_rechecks(db, done, rechecks, options.rules)
             _apply_verdicts(db, done, options, summary)
+            store_rechecks(db, run_id, rechecks, [item.job.source_id for item in done])
+            if rechecks.seen:
+                summary.vantages = rechecks.counts()
+                summary.message += _vantage_note(summary.vantages, len(options.vantages))
         _drop_staging(db)
         summary.verdicts = _verdict_counts(db, [j.source_id for j in jobs])
         db.table("check_runs").update(
@@ -248,6 +262,87 @@ def check_sources(
             },
         )
     return summary
+
+
+def _second_opinions(
+    done: list[_Kept],
+    options: CheckOptions,
+    now: Callable[[], datetime],
+    stop: threading.Event | None,
+) -> Rechecks:
+    """Ask every vantage point about the sources that failed from here (check/vantage.py)."""
+    if not options.vantages:
+        return Rechecks()
+    candidates = [
+        Candidate(item.job.source_id, item.job.url, item.job.host, item.verdict, previous)
+        for item in done
+        if needs_recheck(
+            item.verdict,
+            item.reason,
+            item.error_type,
+            previous := (item.job.state or {}).get("verdict") or "unchecked",
+        )
+    ]
+    return recheck(
+        options.vantages,
+        candidates,
+        limits=options.limits,
+        parse=options.parse,
+        now=now,
+        concurrency=options.concurrency,
+        per_host_concurrency=options.per_host_concurrency,
+        per_host_delay=options.per_host_delay,
+        stop=stop,
+    )
+
+
+def _apply_rechecks(db: Database, done: list[_Kept], found: Rechecks, rules: Rules) -> None:
+    """Fold what the vantages said into the staged states: ``blocked``/``regional`` for a
+    source some vantage reached, ``failing`` (not yet ``dead``) where one disagreed."""
+    changed = set(found.regional) | set(found.held)
+    for item in done:
+        source_id = item.job.source_id
+        if source_id not in changed:
+            continue
+        previous = item.job.state or {}
+        row = db.execute(
+            f"select checked_at, failures, failing_since from temp.[{STAGED_STATE}] "
+            "where source_id = ?",
+            [source_id],
+        ).fetchone()
+        checked_at = datetime.fromisoformat(row[0])
+        if source_id in found.regional:
+            fields = next_state(previous, REGIONAL, checked_at, rules)
+        else:
+            was_failing = previous.get("verdict") == "failing"
+            fields = {
+                "verdict": "failing",
+                "reason": item.reason,
+                "since": previous.get("since") if was_failing else stamp(checked_at),
+                "last_ok_at": previous.get("last_ok_at"),
+                "failures": row[1],
+                "failing_since": row[2],
+            }
+        db.execute(
+            f"update temp.[{STAGED_STATE}] set verdict = ?, reason = ?, since = ?, "
+            "last_ok_at = ?, failures = ?, failing_since = ? where source_id = ?",
+            [*(fields[k] for k in _RECHECKED), source_id],
+        )
+        item.verdict, item.reason = fields["verdict"], fields["reason"]
+
+
+_RECHECKED = ("verdict", "reason", "since", "last_ok_at", "failures", "failing_since")
+
+
+def _vantage_note(counts: dict[str, Any], vantages: int) -> str:
+    note = (
+        f"; {counts['rechecked']} source(s) checked again through {vantages} vantage point(s): "
+        f"{counts['regional']} blocked only from some (regional), "
+        f"{counts['kept_from_dead']} kept from dead"
+    )
+    if counts["unavailable"]:
+        note += f"; unreachable vantage point(s): {', '.join(counts['unavailable'])}"
+    return note
 
 
 def _select_jobs(

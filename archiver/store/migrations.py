@@ -685,3 +685,62 @@ def m015_payload_lookup(db: Database) -> None:
     """Finding the record that first stored a payload (a revisit's body, for export and for
     the dashboard's replay) by its SHA-256, without reading every resource row."""
     db.table("capture_resources").create_index(["payload_sha256"], if_not_exists=True)
+
+
+# What m016's triggers set on the status row of the source ``{id}``: the vantages that reached
+# its content at its latest check, and those that did not (``direct``, this machine, among
+# them whenever any vantage was asked: it was asked because the direct check failed).
+_VANTAGES_OF = """
+    (vantages_reached, vantages_failed) = (
+        (select group_concat(vantage, ', ') from (select vantage from vantage_state
+         where source_id = {id} and outcome in ('ok', 'redirected') order by vantage)),
+        (select group_concat(vantage, ', ') from (
+            select vantage from vantage_state
+            where source_id = {id} and outcome not in ('ok', 'redirected')
+            union select 'direct' where exists (select 1 from vantage_state
+                                                where source_id = {id})
+            order by 1)))
+"""
+
+
+_OUTCOMES = "('ok', 'redirected', 'soft_404', 'blocked', 'failing')"
+
+
+@migrations()
+def m016_vantage_points(db: Database) -> None:
+    """What each vantage point (a proxy elsewhere) saw of a source that failed from here:
+    ``vantage_checks``, every recheck (history); ``vantage_state``, what each vantage saw at
+    the source's latest check (none when that check needed no second opinion)."""
+    db.execute(
+        f"""
+        create table vantage_checks (
+            id integer primary key,
+            run_id integer not null references check_runs(id),
+            source_id integer not null references sources(id),
+            vantage text not null, checked_at text not null,
+            status_code integer, final_url text, error_type text, error_message text,
+            elapsed_ms integer,
+            outcome text not null check (outcome in {_OUTCOMES}), reason text
+        )
+        """
+    )
+    db.table("vantage_checks").create_index(["source_id", "id"])
+    db.execute(
+        f"""
+        create table vantage_state (
+            source_id integer not null references sources(id),
+            vantage text not null, run_id integer not null, checked_at text not null,
+            status_code integer, error_type text,
+            outcome text not null check (outcome in {_OUTCOMES}), reason text,
+            primary key (source_id, vantage)
+        )
+        """
+    )
+    for column in ("vantages_reached", "vantages_failed"):
+        db.execute(f"alter table source_status add column {column} text")
+    for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+        db.execute(
+            f"create trigger source_status_vantage_state_{event} after {event} on vantage_state "
+            f"begin update source_status set {_VANTAGES_OF.format(id=f'{row}.source_id')} "
+            f"where source_id = {row}.source_id; end"
+        )
