@@ -321,7 +321,8 @@ class RegionalSite:
             sock.close()
             return
         status = int(action)
-        body = (ARTICLE if status == 200 else f"<html><title>{status}</title></html>").encode()
+        page = ARTICLE.replace("</article>", f"<p>Filed under {path}.</p></article>")
+        body = (page if status == 200 else f"<html><title>{status}</title></html>").encode()
         sock.sendall(
             f"HTTP/1.1 {status} X\r\nContent-Type: text/html; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()

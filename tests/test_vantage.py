@@ -15,6 +15,7 @@ from conftest import write
 from proxies import HttpProxy, RegionalSite, Socks5Proxy
 from sqlite_utils import Database
 
+from archiver.capture.run import CaptureOptions, capture_sources
 from archiver.check import CheckOptions, check_sources
 from archiver.check.verdicts import Rules
 from archiver.ingest.importer import import_report
@@ -190,3 +191,36 @@ def test_settings_show_vantages_without_their_credentials(tmp_path: Path, run_cl
     assert bad.exit_code == 1 and "vantage_points" in bad.output
     shown = json.dumps(bad.output)
     assert "hunter2" not in shown
+
+
+def test_capture_goes_through_a_vantage_that_reaches_the_source(
+    db: Database, tmp_path: Path, site: RegionalSite, proxies: tuple[HttpProxy, Socks5Proxy]
+) -> None:
+    http, socks = proxies
+    vantages = (f"abroad={http.url()}", f"neighbour={socks.url()}")
+    cite(db, [site.url("/news"), site.url("/open")])
+    check_sources(db, options(*vantages))
+    direct = CaptureOptions(
+        data_dir=tmp_path / "data",
+        limits=LIMITS,
+        per_host_delay=0.0,
+        browser="off",
+        media="off",
+    )
+    first = capture_sources(db, direct)
+    assert (first.captured, first.failed) == (1, 1)  # from here, the regional one fails
+    via = dataclasses.replace(direct, vantages=parse_vantages(vantages))
+    second = capture_sources(db, via, url=site.url("/news"))
+    assert (second.captured, second.failed) == (1, 0)
+    capture = db.execute(
+        "select vantage, holds, provenance from captures where status = 'captured' "
+        "and source_id = (select id from sources where url = ?)",
+        [site.url("/news")],
+    ).fetchone()
+    assert capture[:2] == ("abroad", "content")
+    provenance = json.loads(capture[2])
+    assert provenance["vantage"] == "abroad"
+    assert any("through vantage point abroad" in note for note in provenance["notes"])
+    # Only the vantage that reached it was used; the source reachable from here went direct.
+    assert site.sources("/news").count(ABROAD) == 2  # the recheck, then the capture
+    assert site.sources("/open") == ["127.0.0.1", "127.0.0.1"]

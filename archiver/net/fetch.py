@@ -200,6 +200,7 @@ class PreResolving:
     """
 
     limits: FetchLimits
+    remote_dns = False
 
     def __init__(self, limits: FetchLimits) -> None:
         self.limits = limits
@@ -213,11 +214,12 @@ class PreResolving:
         deadline: float | None = getattr(self._fetch, "deadline", None)
         return deadline if deadline is not None else time.monotonic() + self.limits.timeout
 
-    def _refuse_address(self, url: str, remote_dns: bool = False) -> tuple[str, str] | None:
+    def _refuse_address(self, url: str) -> tuple[str, str] | None:
         """Resolve the host and refuse non-public addresses before any connection is made.
 
-        remote_dns: a vantage resolves the name on its side, so a name that does not resolve
-        here (a DNS block) is left to it; one that resolves to a private address is refused.
+        Through a vantage that resolves names on its side (``remote_dns``), a name that does
+        not resolve here (a DNS block) is left to it; one that resolves to a private address
+        here is refused all the same.
         """
         parts = urlsplit(url)
         host = parts.hostname
@@ -229,7 +231,7 @@ class PreResolving:
         try:
             addresses = self._resolve(host, port)
         except (socket.gaierror, dns.ResolveTimeout):
-            if remote_dns and not _is_literal(host):
+            if self.remote_dns and not _is_literal(host):
                 return None
             raise
         private = [a for a in addresses if not guard.is_public_address(a)]
@@ -264,6 +266,7 @@ class Fetcher(PreResolving):
     def __init__(self, limits: FetchLimits, vantage: Vantage | None = None) -> None:
         super().__init__(limits)
         self.vantage = vantage
+        self.remote_dns = vantage is not None and vantage.scheme != "socks5"
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -334,7 +337,6 @@ class Fetcher(PreResolving):
         guard.context.deadline = started + allowed
         guard.context.addrinfo = self.addrinfo  # connections use (and wait for) our lookups
         guard.context.via = self.vantage
-        remote_dns = self.vantage is not None and self.vantage.scheme != "socks5"
         self._begin(guard.context.deadline)
         guard.context.watches = []
         guard.context.peer = None
@@ -343,7 +345,7 @@ class Fetcher(PreResolving):
         current = url
         try:
             for _hop in range(limits.max_redirects + 1):
-                refusal = self._refuse_address(current, remote_dns)
+                refusal = self._refuse_address(current)
                 if refusal is not None:
                     result.error_type, result.error_message = refusal
                     break

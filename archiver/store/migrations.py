@@ -736,6 +736,7 @@ def m016_vantage_points(db: Database) -> None:
         )
         """
     )
+    db.execute("alter table captures add column vantage text")
     for column in ("vantages_reached", "vantages_failed"):
         db.execute(f"alter table source_status add column {column} text")
     for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
