@@ -12,6 +12,7 @@ from pathlib import Path
 import netguard
 import pytest
 from click.testing import CliRunner, Result
+from memento_standin import archives  # noqa: F401 - the `archives` fixture
 from sqlite_utils import Database
 from testweb import tls_web, web, web2  # noqa: F401 - fixtures for every test module
 from wayback_standin import wayback_fixture  # noqa: F401 - the `wayback` fixture

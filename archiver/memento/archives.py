@@ -27,8 +27,9 @@ class Archive:
         return self.template.replace(PLACEHOLDER, url)
 
     @property
-    def host(self) -> str:
-        return (urlsplit(self.template).hostname or "").lower()
+    def netloc(self) -> str:
+        """Host and port, lower case: the archive as its budget and its mementos know it."""
+        return urlsplit(self.template).netloc.lower().rpartition("@")[2]
 
 
 def parse_archives(entries: tuple[str, ...]) -> tuple[Archive, ...]:

@@ -316,6 +316,7 @@ class Fetcher(PreResolving):
         raw_limit: int = 0,
         data: bytes | None = None,
         deadline: float | None = None,
+        follow_redirects: bool = True,
     ) -> FetchResult:
         """Fetch ``url``, following redirects by hand so each hop passes the address guard.
 
@@ -325,6 +326,7 @@ class Fetcher(PreResolving):
         data: a request body (the media downloader's API calls), sent again on each hop.
         deadline: a ``time.monotonic()`` moment the whole fetch (DNS and connect included)
         ends by, if sooner than ``timeout`` from now: a capture's own deadline.
+        follow_redirects: False to take a redirect as the answer (a Memento TimeGate's 302).
         """
         limits = self.limits
         budget = limits.max_bytes if max_bytes is None else max_bytes
@@ -361,7 +363,7 @@ class Fetcher(PreResolving):
                 try:
                     result.ttfb_ms = result.ttfb_ms or _ms_since(started)
                     location = response.headers.get("location")
-                    if response.is_redirect and location:
+                    if response.is_redirect and location and follow_redirects:
                         target = urljoin(current, location.strip())
                         result.redirects.append(
                             {

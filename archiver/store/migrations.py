@@ -745,3 +745,28 @@ def m016_vantage_points(db: Database) -> None:
             f"begin update source_status set {_VANTAGES_OF.format(id=f'{row}.source_id')} "
             f"where source_id = {row}.source_id; end"
         )
+
+
+_HOLDS = "('content', 'block_page', 'login_wall', 'not_found', 'error', 'truncated')"
+# A memento's columns, in memento_lookups (each lookup) and memento_state (each now).
+_MEMENTO_COLUMNS = f"""
+    source_id integer not null references sources(id),
+    endpoint text not null, archive text not null, target_date text,
+    looked_up_at text not null,
+    via text check (via in ('timemap', 'timegate', 'memento')),
+    mementos integer, pages integer,
+    memento_url text, memento_datetime text, status integer,
+    holds text check (holds in {_HOLDS}), holds_reason text,
+    error_type text, error_message text
+"""
+
+
+@migrations()
+def m017_mementos(db: Database) -> None:
+    """Other web archives over Memento: ``memento_lookups``, every lookup of a source in an
+    endpoint (one row per archive holding a memento, for an aggregator), history;
+    ``memento_state``, each source's memento nearest its citation date per archive now,
+    with its status and what it holds."""
+    db.execute(f"create table memento_lookups (id integer primary key, {_MEMENTO_COLUMNS})")
+    db.table("memento_lookups").create_index(["source_id", "endpoint", "looked_up_at"])
+    db.execute(f"create table memento_state ({_MEMENTO_COLUMNS}, primary key (source_id, archive))")
