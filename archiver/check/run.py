@@ -41,7 +41,15 @@ from ..net.vantage import Vantage, parse_vantages
 from ..pagetext import Page, decode_body, same_template, similarity
 from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
-from .vantage import REGIONAL, Candidate, Rechecks, needs_recheck, recheck, store_rechecks
+from .vantage import (
+    Candidate,
+    Rechecks,
+    apply_rechecks,
+    needs_recheck,
+    recheck,
+    store_rechecks,
+    vantage_note,
+)
 from .verdicts import Outcome, Rules, classify, next_state
 
 # The longest Retry-After we wait for within a run; longer ones are left to the next run.
@@ -241,12 +249,12 @@ def check_sources(
             if done:
                 db.execute("update checks set counted = 0 where run_id = ?", [run_id])
         else:
-            _apply_rechecks(db, done, rechecks, options.rules)
+            apply_rechecks(db, f"temp.[{STAGED_STATE}]", done, rechecks, options.rules)
             _apply_verdicts(db, done, options, summary)
             store_rechecks(db, run_id, rechecks, [item.job.source_id for item in done])
             if rechecks.seen:
                 summary.vantages = rechecks.counts()
-                summary.message += _vantage_note(summary.vantages, len(options.vantages))
+                summary.message += vantage_note(summary.vantages, len(options.vantages))
         _drop_staging(db)
         summary.verdicts = _verdict_counts(db, [j.source_id for j in jobs])
         db.table("check_runs").update(
@@ -294,55 +302,6 @@ def _second_opinions(
         per_host_delay=options.per_host_delay,
         stop=stop,
     )
-
-
-def _apply_rechecks(db: Database, done: list[_Kept], found: Rechecks, rules: Rules) -> None:
-    """Fold what the vantages said into the staged states: ``blocked``/``regional`` for a
-    source some vantage reached, ``failing`` (not yet ``dead``) where one disagreed."""
-    changed = set(found.regional) | set(found.held)
-    for item in done:
-        source_id = item.job.source_id
-        if source_id not in changed:
-            continue
-        previous = item.job.state or {}
-        row = db.execute(
-            f"select checked_at, failures, failing_since from temp.[{STAGED_STATE}] "
-            "where source_id = ?",
-            [source_id],
-        ).fetchone()
-        checked_at = datetime.fromisoformat(row[0])
-        if source_id in found.regional:
-            fields = next_state(previous, REGIONAL, checked_at, rules)
-        else:
-            was_failing = previous.get("verdict") == "failing"
-            fields = {
-                "verdict": "failing",
-                "reason": item.reason,
-                "since": previous.get("since") if was_failing else stamp(checked_at),
-                "last_ok_at": previous.get("last_ok_at"),
-                "failures": row[1],
-                "failing_since": row[2],
-            }
-        db.execute(
-            f"update temp.[{STAGED_STATE}] set verdict = ?, reason = ?, since = ?, "
-            "last_ok_at = ?, failures = ?, failing_since = ? where source_id = ?",
-            [*(fields[k] for k in _RECHECKED), source_id],
-        )
-        item.verdict, item.reason = fields["verdict"], fields["reason"]
-
-
-_RECHECKED = ("verdict", "reason", "since", "last_ok_at", "failures", "failing_since")
-
-
-def _vantage_note(counts: dict[str, Any], vantages: int) -> str:
-    note = (
-        f"; {counts['rechecked']} source(s) checked again through {vantages} vantage point(s): "
-        f"{counts['regional']} blocked only from some (regional), "
-        f"{counts['kept_from_dead']} kept from dead"
-    )
-    if counts["unavailable"]:
-        note += f"; unreachable vantage point(s): {', '.join(counts['unavailable'])}"
-    return note
 
 
 def _select_jobs(

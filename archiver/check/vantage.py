@@ -30,7 +30,7 @@ from ..net.vantage import VANTAGE_ERRORS, Vantage
 from ..pagetext import Page, decode_body
 from ..parsing import ParseLimits
 from ..store import stamp
-from .verdicts import Outcome, classify
+from .verdicts import Outcome, Rules, classify, next_state
 
 # Failures from here that may be ours (a block on the way) rather than the site's.
 NETWORK_ERRORS = frozenset(
@@ -253,3 +253,54 @@ _STATE_KEYS = (
 
 def _json_ids(ids: Sequence[int]) -> str:
     return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+def apply_rechecks(
+    db: Database, staged: str, done: Sequence[Any], found: Rechecks, rules: Rules
+) -> None:
+    """Fold what the vantages said into the check run's staged states (the table ``staged``)
+    and its finished items (``verdict``, ``reason``): ``blocked``/``regional`` for a source
+    some vantage reached, ``failing`` (not yet ``dead``) where one disagreed."""
+    changed = set(found.regional) | set(found.held)
+    for item in done:
+        source_id = item.job.source_id
+        if source_id not in changed:
+            continue
+        previous = item.job.state or {}
+        row = db.execute(
+            f"select checked_at, failures, failing_since from {staged} where source_id = ?",
+            [source_id],
+        ).fetchone()
+        checked_at = datetime.fromisoformat(row[0])
+        if source_id in found.regional:
+            fields = next_state(previous, REGIONAL, checked_at, rules)
+        else:
+            was_failing = previous.get("verdict") == "failing"
+            fields = {
+                "verdict": "failing",
+                "reason": item.reason,
+                "since": previous.get("since") if was_failing else stamp(checked_at),
+                "last_ok_at": previous.get("last_ok_at"),
+                "failures": row[1],
+                "failing_since": row[2],
+            }
+        db.execute(
+            f"update {staged} set verdict = ?, reason = ?, since = ?, "
+            "last_ok_at = ?, failures = ?, failing_since = ? where source_id = ?",
+            [*(fields[k] for k in _RECHECKED), source_id],
+        )
+        item.verdict, item.reason = fields["verdict"], fields["reason"]
+
+
+_RECHECKED = ("verdict", "reason", "since", "last_ok_at", "failures", "failing_since")
+
+
+def vantage_note(counts: dict[str, Any], vantages: int) -> str:
+    note = (
+        f"; {counts['rechecked']} source(s) checked again through {vantages} vantage point(s): "
+        f"{counts['regional']} blocked only from some (regional), "
+        f"{counts['kept_from_dead']} kept from dead"
+    )
+    if counts["unavailable"]:
+        note += f"; unreachable vantage point(s): {', '.join(counts['unavailable'])}"
+    return note
