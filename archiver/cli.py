@@ -396,8 +396,10 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
     live, wayback_nearest, wayback_newest, local, each with `holds`: content, block_page,
     login_wall, not_found, error, truncated), `best` (the kind of the best copy) and
     `best_copy` ({holds, kind, url or path, captured_at, reason}): only ever a copy that holds
-    the cited content, the one nearest the citation date; null when none does. A footnote
-    citing two URLs prints a list of two.
+    the cited content, the one nearest the citation date; null when none does; `mementos`
+    (each other web archive's memento: {archive, url, datetime, status, holds, …}) and
+    `vantages` (what each vantage point saw at the latest check: {vantage, reached, outcome,
+    reason, …}). A footnote citing two URLs prints a list of two.
 
     Example: archiver get 14 --report odf-2018-kazakhstan-dck --open
     """
@@ -461,6 +463,16 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
             where = copy.get("url") or copy.get("path")
             when = copy.get("timestamp") or copy.get("captured_at") or ""
             click.echo(f"  {copy['kind']}: {_cell(where)} {when} [{copy['holds']}]".rstrip())
+        for memento in item["mementos"]:
+            held = memento["holds"] or memento["error"] or memento["holds_reason"] or "unknown"
+            held_at = f"{_cell(memento['url'])} {memento['datetime']}" if memento["url"] else "none"
+            click.echo(f"  in {_cell(memento['archive'])}: {held_at} [{held}]")
+        for seen in item["vantages"]:
+            said = seen["reason"] or seen["outcome"]
+            click.echo(
+                f"  through {_cell(seen['vantage'])}: {seen['outcome']} ({_cell(said)})"
+                + (" — reached" if seen["reached"] else "")
+            )
 
 
 def _no_content(item: dict[str, Any]) -> str:

@@ -24,6 +24,7 @@ from ..net.fetch import decode_stored
 from ..pagetext import decode_body
 from ..store import private, require_report
 from ..urls import canonical_url
+from .elsewhere import mementos_of, vantages_of
 from .inert import Provenance, make_inert, make_svg_inert
 from .wayback import copies, nearest_copy
 
@@ -122,6 +123,8 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
         "copies": ordered,
         "best": best["kind"] if best else None,
         "best_copy": best,
+        "mementos": mementos_of(db, source_id),
+        "vantages": vantages_of(db, source_id),
     }
 
 
