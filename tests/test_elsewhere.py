@@ -109,10 +109,7 @@ def test_copies_elsewhere_and_regional_blocks_are_shown_everywhere(
     text = run_cli("get", world.news, env=cli).output
     assert "through abroad: ok (http_200) — reached" in text
     # status: the verdict, the vantages, and the memento.
-    rows = {
-        r["url"]: r
-        for r in json.loads(run_cli("status", "--format", "json", env=cli).output)
-    }
+    rows = {r["url"]: r for r in json.loads(run_cli("status", "--format", "json", env=cli).output)}
     assert rows[world.news]["vantages_failed"] == "direct"
     assert rows[world.news]["vantages_reached"] == "abroad"
     assert rows[world.gone]["best_copy_kind"] == "memento"
