@@ -112,6 +112,7 @@ def test_copies_elsewhere_and_regional_blocks_are_shown_everywhere(
     rows = {r["url"]: r for r in json.loads(run_cli("status", "--format", "json", env=cli).output)}
     assert rows[world.news]["vantages_failed"] == "direct"
     assert rows[world.news]["vantages_reached"] == "abroad"
+    assert rows[world.gone]["mementos"] == "elsewhere 2018-03-20"
     assert rows[world.gone]["best_copy_kind"] == "memento"
     # The report tells what to use instead, and where it is kept.
     report = run_cli("report", "--format", "md", env=cli).output

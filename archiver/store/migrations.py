@@ -760,6 +760,14 @@ _MEMENTO_COLUMNS = f"""
     error_type text, error_message text
 """
 
+# What m017's triggers set on the status row of the source ``{id}``: which other web archives
+# hold a memento of its content, and from when ("elsewhere 2018-03-20, loc 2019-01-02").
+_MEMENTOS_OF = """
+    mementos = (select group_concat(held, ', ') from (
+        select archive || ' ' || substr(memento_datetime, 1, 10) as held from memento_state
+        where source_id = {id} and holds = 'content' order by archive))
+"""
+
 
 @migrations()
 def m017_mementos(db: Database) -> None:
@@ -770,3 +778,10 @@ def m017_mementos(db: Database) -> None:
     db.execute(f"create table memento_lookups (id integer primary key, {_MEMENTO_COLUMNS})")
     db.table("memento_lookups").create_index(["source_id", "endpoint", "looked_up_at"])
     db.execute(f"create table memento_state ({_MEMENTO_COLUMNS}, primary key (source_id, archive))")
+    db.execute("alter table source_status add column mementos text")
+    for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+        db.execute(
+            f"create trigger source_status_memento_state_{event} after {event} on memento_state "
+            f"begin update source_status set {_MEMENTOS_OF.format(id=f'{row}.source_id')} "
+            f"where source_id = {row}.source_id; end"
+        )

@@ -67,6 +67,8 @@ CITATION_COLUMNS: tuple[tuple[str, str], ...] = (
     # machine's own path, `direct`, among them) that did not: set only when one was asked.
     ("vantages_reached", "m.vantages_reached"),
     ("vantages_failed", "m.vantages_failed"),
+    # The other web archives that hold a memento of its content, each with its date.
+    ("mementos", "m.mementos"),
 )
 CITATIONS_FROM = "from citations c join source_status m on m.source_id = c.source_id"
 
