@@ -33,8 +33,9 @@ from .pipeline import MAIN_JOB as MAIN_STAGES
 from .pipeline import MAX_LISTED, RunSummary, run_main_job
 from .store import open_db
 from .version import __version__
+from .views.bestcopy import no_content
 from .views.status import (
-    CITATION_COLUMNS,
+    CSV_COLUMNS,
     STATUS_COLUMNS,
     citation_rows_json,
     citation_tuples,
@@ -462,7 +463,8 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
         for copy in item["copies"]:
             where = copy.get("url") or copy.get("path")
             when = copy.get("timestamp") or copy.get("captured_at") or ""
-            click.echo(f"  {copy['kind']}: {_cell(where)} {when} [{copy['holds']}]".rstrip())
+            holds = copy["holds"] + (", drifted" if copy.get("drifted") else "")
+            click.echo(f"  {copy['kind']}: {_cell(where)} {when} [{holds}]".rstrip())
         for memento in item["mementos"]:
             held = memento["holds"] or memento["error"] or memento["holds_reason"] or "unknown"
             held_at = f"{_cell(memento['url'])} {memento['datetime']}" if memento["url"] else "none"
@@ -476,9 +478,7 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
 
 
 def _no_content(item: dict[str, Any]) -> str:
-    last = item["last_ok_at"]
-    seen = f"last seen with its content {last}" if last else "never seen with its content"
-    return f"no copy holds the cited content; {seen}"
+    return no_content(item["last_ok_at"])
 
 
 @cli.command()
@@ -852,22 +852,27 @@ def _progress() -> Iterator[Callable[[str], Callable[[int, int], None] | None]]:
 def status(context: Context, report_id: str | None, output_format: str) -> None:
     """List every cited URL with its current verdict, one row per citation.
 
+    Each row names the source's best copy (`best_copy`, as `get --json` shows it: the copy
+    that holds the cited content nearest the citation date, or null when none does).
+
     Example: archiver status --report odf-2018-dck --format json
     """
     out = click.get_text_stream("stdout")
+    data_dir = context.settings.data_dir
     if output_format == "json":
         out.flush()
         binary = click.get_binary_stream("stdout")
-        binary.writelines(citation_rows_json(context.db, report_id))
+        binary.writelines(citation_rows_json(context.db, report_id, data_dir))
         binary.write(b"\n")
     elif output_format == "csv":
-        columns = [name for name, _ in CITATION_COLUMNS]
+        columns = [name for name, _ in CSV_COLUMNS]
         writer = csv.writer(out)
         writer.writerow(columns)
         # Cited pages' text ends up in cells: no cell may start a spreadsheet formula.
-        writer.writerows(safe_rows(citation_tuples(context.db, columns, report_id)))
+        writer.writerows(safe_rows(citation_tuples(context.db, columns, report_id, data_dir)))
     else:
-        _print_table(citation_tuples(context.db, STATUS_COLUMNS, report_id), STATUS_COLUMNS)
+        rows = citation_tuples(context.db, STATUS_COLUMNS, report_id, data_dir)
+        _print_table(rows, STATUS_COLUMNS)
 
 
 @cli.command()
@@ -894,6 +899,9 @@ def report(
 ) -> None:
     """Report which cited sources are broken and what to use instead; counts match `status`.
 
+    Each row names the source's best copy, as `get` and `status` do; what to use instead is
+    the best copy of a broken or drifted source.
+
     --annotated writes the footnotes ready to publish, each URL followed by its Wayback copy
     (HTML: Robust Links, data-versionurl and data-versiondate).
 
@@ -906,7 +914,7 @@ def report(
     if annotated:
         write_annotated(context.db, report_id, output_format, output)
     else:
-        write_report(context.db, report_id, output_format, output)
+        write_report(context.db, report_id, output_format, output, context.settings.data_dir)
 
 
 @cli.command()

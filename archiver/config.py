@@ -48,7 +48,7 @@ class Settings:
     dead_after_failures: int = _setting(3, "consecutive hard failures before a source is dead")
     dead_after_days: float = _setting(3.0, "days those failures must span before it is dead")
     drift_threshold: float = _setting(
-        0.5, "text similarity (0–1) to the first check below which a source has drifted"
+        0.5, "text similarity (0–1) to the first check below which a source (or a copy) has drifted"
     )
     user_agent: str = _setting(
         f"archiver/{__version__} (checks sources cited in published reports)",

@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 # Bump when the synthetic data changes: a database built by an older generator is rebuilt.
-GENERATOR = 2
+GENERATOR = 3
 SEED = 20180403
 DEFAULT_CITATIONS = 1_000_000
 QUICK_CITATIONS = 20_000
@@ -145,7 +145,7 @@ def build_database(path: Path, citations: int, seed: int) -> dict[str, Any]:
     in one transaction. Returns the metadata also stored in the ``bench_meta`` table.
     """
     from archiver.store import open_db  # this checkout's, in the --prepare process only
-    from archiver.store.reports import refresh_report_counts
+    from archiver.store.reports import refresh_cited_on, refresh_report_counts
 
     shape = _shape(citations)
     n_reports, n_sources, n_hosts = shape["reports"], shape["sources"], shape["hosts"]
@@ -412,9 +412,18 @@ def build_database(path: Path, citations: int, seed: int) -> dict[str, Any]:
                 second = s * 13
                 at = _moment(day, second)
                 if x >= 0.5:  # the ~3 % whose only capture failed
-                    yield (s, url(s), at, "failed", None, None, None, None, None, None, None)
+                    yield (s, url(s), at, "failed", *(None,) * 7, None, None, None)
                     continue
                 warc = f"{day:%Y/%m/%d}/{at[11:19].replace(':', '')}-{host}-{s}-{_hex(rng, 24)}"
+                # What the copy holds: mostly the page; 4 % a block page, 2 % a login wall;
+                # 5 % of the pages' text drifted from the citation-time text.
+                y = rng.random()
+                status, holds, reason = 200, "content", "http_200"
+                if y < 0.04:
+                    status, holds, reason = 403, "block_page", "http_403"
+                elif y < 0.06:
+                    holds, reason = "login_wall", "login_wall"
+                drifted = int(holds == "content" and rng.random() < 0.05)
                 yield (
                     s,
                     url(s),
@@ -422,25 +431,30 @@ def build_database(path: Path, citations: int, seed: int) -> dict[str, Any]:
                     "captured",
                     warc + ".warc.gz",
                     _hex(rng),
-                    200,
+                    status,
                     url(s),
                     _hex(rng),
                     _hex(rng),
                     4_000 + rng.randrange(200_000),
+                    holds,
+                    reason,
+                    drifted,
                 )
 
     conn.executemany(
         "insert into captures (source_id, url, captured_at, status, warc_path, warc_sha256, "
         "status_code, final_url, payload_sha256, content_hash, bytes, truncated, ip, title, "
-        "language, tool_version, error_type) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, "
-        "'192.0.2.10', 'A cited page', 'en', '0.1.0', "
-        "case when ? = 'failed' then 'connect_timeout' end)",
+        "language, tool_version, holds, holds_reason, drifted, error_type) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '192.0.2.10', 'A cited page', 'en', "
+        "'0.1.0', ?, ?, ?, case when ? = 'failed' then 'connect_timeout' end)",
         ((*row, row[3]) for row in capture_rows()),
     )
 
-    # The importer keeps each report's counts on its row; these rows were inserted directly.
+    # The importer keeps each report's counts on its row, and each source's citation date
+    # (its best copy follows, by trigger); these rows were inserted directly.
     for (report_id,) in conn.execute("select id from reports").fetchall():
         refresh_report_counts(conn, report_id)
+    refresh_cited_on(conn, range(1, n_sources + 1))
     rows = {
         table: conn.execute(f"select count(*) from [{table}]").fetchone()[0]
         for table in (

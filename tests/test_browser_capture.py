@@ -12,9 +12,6 @@ import io
 import ipaddress
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +22,7 @@ from conftest import write
 from lxml import html as lxml_html
 from PIL import Image
 from pypdf import PdfReader
+from pywb_replay import pywb_collection, replayed_frame
 from sqlite_utils import Database
 from test_capture import cite, source_id
 from testweb import TestWeb
@@ -388,70 +386,16 @@ def test_pywb_replays_the_capture_with_the_rendered_text(
     cite(db, [url])
     capture_sources(db, options)
     warc = options.data_dir / next(db.table("captures").rows)["warc_path"]
-    root = tmp_path / "pywb"
-    root.mkdir()
-    env = {**subprocess_guard, "PYTHONWARNINGS": "ignore"}
-    manage = "from pywb.manager.manager import main; import sys; main(sys.argv[1:])"
-    for args in (["init", "c"], ["add", "c", str(warc)]):
-        subprocess.run(
-            [sys.executable, "-c", manage, *args], cwd=root, env=env, check=True, timeout=60
-        )
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pywb.apps.cli", "-p", str(port), "-b", "127.0.0.1"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright
 
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=find_browser("auto"))
-            page = browser.new_page()
-            replay = f"http://127.0.0.1:{port}/c/{url}"
-            for _ in range(100):  # pywb takes a moment to start
-                try:
-                    page.goto(replay, timeout=10_000)
-                    break
-                except Exception:
-                    time.sleep(0.2)
-            page.wait_for_selector("iframe", timeout=15_000)  # pywb's replay frame
-            frame = page.frame_locator("iframe").first
-            frame.locator("text=registration fees").wait_for(timeout=15_000)
-            assert "Uralskaya Nedelya" in frame.locator("body").inner_text()
-            page.screenshot(path=str(tmp_path / "replay.png"))
-            if os.environ.get("ARCHIVER_KEEP_SCREENSHOTS"):
-                page.screenshot(path=os.environ["ARCHIVER_KEEP_SCREENSHOTS"] + "/replay.png")
-            browser.close()
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_browser_requests_are_bounded_like_requisites(
-    db: Database, web: TestWeb, options: CaptureOptions
-) -> None:
-    images = "".join(f'<img src="/assets/logo.png?n={n}" width="2">' for n in range(30))
-    web.set_page(
-        "/many",
-        f"""<!doctype html><html><head><meta charset="utf-8"><title>Many pictures</title>
-        </head><body><h1>Thirty pictures</h1><p>A page that asks for more than a capture
-        may fetch for it, each one a request of its own.</p>{images}</body></html>""",
-    )
-    cite(db, [web.url("/many")])
-    summary = capture_sources(db, dataclasses.replace(options, requisite_max_count=10))
-    capture = next(db.table("captures").rows)
-    assert capture["method"] == "browser"
-    assert len(resources(db, "requisite")) == 10
-    assert len(web.requests_to("/assets/logo.png")) == 10  # the rest were never asked for
-    assert json.loads(capture["requisites_skipped"]) == {"count": 20}
-    assert summary.limited == [{"url": web.url("/many"), "skipped": {"count": 20}}]
+    with (
+        pywb_collection(tmp_path / "pywb", [str(warc)], subprocess_guard) as base,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=find_browser("auto"))
+        page = browser.new_page()
+        frame = replayed_frame(page, base + url, "registration fees")
+        assert "Uralskaya Nedelya" in frame.locator("body").inner_text()
+        if os.environ.get("ARCHIVER_KEEP_SCREENSHOTS"):
+            page.screenshot(path=os.environ["ARCHIVER_KEEP_SCREENSHOTS"] + "/replay.png")
+        browser.close()

@@ -7,8 +7,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import socket
 import stat
 import subprocess
 import sys
@@ -22,6 +20,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 from conftest import write
+from pywb_replay import pywb_collection, replayed_frame
 from testweb import TestWeb
 from tsa_standin import TimestampAuthority
 from wayback_standin import WaybackStandin
@@ -135,47 +134,22 @@ def test_bundle_replays_in_pywb_validates_and_verifies(
         web.url("/redirect/permanent"): "Moved here",
         web.url("/article/rally-report"): "Rally report",
     }
-    root = tmp_path / "pywb"
-    root.mkdir()
-    penv = {**subprocess_guard, "PYTHONWARNINGS": "ignore"}
-    manage = "from pywb.manager.manager import main; import sys; main(sys.argv[1:])"
-    for args in (["init", "c"], ["add", "--unpack-wacz", "c", str(bundle)]):
-        subprocess.run(
-            [sys.executable, "-c", manage, *args], cwd=root, env=penv, check=True, timeout=60
-        )
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pywb.apps.cli", "-p", str(port), "-b", "127.0.0.1"],
-        cwd=root,
-        env=penv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright
 
-        with sync_playwright() as playwright:
-            browser_app = playwright.chromium.launch(executable_path=chromium)
-            page = browser_app.new_page()
-            for entry in listed:
-                stamp = "".join(ch for ch in entry["ts"] if ch.isdigit())
-                replay = f"http://127.0.0.1:{port}/c/{stamp}/{entry['url']}"
-                for _ in range(100):  # pywb takes a moment to start
-                    try:
-                        page.goto(replay, timeout=10_000)
-                        break
-                    except Exception:
-                        time.sleep(0.2)
-                page.wait_for_selector("iframe", timeout=15_000)  # pywb's replay frame
-                frame = page.frame_locator("iframe").first
-                want = expected[entry["url"]]
-                frame.locator(f"text={want}").first.wait_for(timeout=15_000)
-                assert want in frame.locator("body").inner_text(), entry
-            browser_app.close()
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(10)
+    with (
+        pywb_collection(
+            tmp_path / "pywb", ["--unpack-wacz", str(bundle)], subprocess_guard
+        ) as base,
+        sync_playwright() as playwright,
+    ):
+        browser_app = playwright.chromium.launch(executable_path=chromium)
+        page = browser_app.new_page()
+        for entry in listed:
+            stamp = "".join(ch for ch in entry["ts"] if ch.isdigit())
+            want = expected[entry["url"]]
+            frame = replayed_frame(page, f"{base}{stamp}/{entry['url']}", want)
+            assert want in frame.locator("body").inner_text(), entry
+        browser_app.close()
 
 
 def test_manifest_says_what_backs_each_footnote(
@@ -405,12 +379,6 @@ def _inflate(data: bytes) -> bytes:
 def _edit_members(data: bytes, old: bytes, new: bytes) -> bytes:
     assert len(old) == len(new)  # the record's Content-Length stays right
     return b"".join(gzip.compress(m.replace(old, new)) for m in _members(data))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_hostile_bundles_are_refused_without_inflating_them(tmp_path: Path, run_cli: Run) -> None:

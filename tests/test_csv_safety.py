@@ -13,7 +13,7 @@ from click.testing import Result
 from conftest import write
 
 from archiver.csvsafe import RISKY, neutralise, restore
-from archiver.views.status import CITATION_COLUMNS
+from archiver.views.status import CSV_COLUMNS
 
 Run = Callable[..., Result]
 
@@ -78,7 +78,7 @@ def test_status_csv_neutralises_formulas(run_cli: Run, tmp_path: Path) -> None:
     hostile_csv(tmp_path / "r.csv")
     assert run_cli("import", "r.csv").exit_code == 0
     rows = cells(run_cli("status", "--format", "csv").stdout)
-    assert rows[0] == [name for name, _ in CITATION_COLUMNS]  # headers unchanged
+    assert rows[0] == [name for name, _ in CSV_COLUMNS]  # headers unchanged
     assert_safe(rows)
     by_footnote = {row[1]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
     assert by_footnote["1"]["context"] == "'" + CONTEXTS[1]

@@ -96,24 +96,25 @@ def test_copies_elsewhere_and_regional_blocks_are_shown_everywhere(
     world: World, run_cli: Callable[..., Result]
 ) -> None:
     cli = {k: v for k, v in world.env.items() if k != "ARCHIVER_CITATIONS"}
-    gone = json.loads(run_cli("get", world.gone, "--json", env=cli).output)
+    gone = json.loads(run_cli("get", world.gone, "--json", env=cli).stdout)
     assert gone["verdict"] == "dead"
     # Its only copy that holds the content is the memento of 2018-03-20 in "elsewhere".
     assert gone["best_copy"]["kind"] == "memento"
     assert gone["best_copy"]["archive"] == "elsewhere"
     assert gone["best_copy"]["url"] == world.archive.memento_url("20180320101010", world.gone)
     assert gone["mementos"][0]["holds"] == "content"
-    news = json.loads(run_cli("get", world.news, "--json", env=cli).output)
+    news = json.loads(run_cli("get", world.news, "--json", env=cli).stdout)
     assert (news["verdict"], news["reason"]) == ("blocked", "regional")
     assert [(v["vantage"], v["reached"]) for v in news["vantages"]] == [("abroad", True)]
     text = run_cli("get", world.news, env=cli).output
     assert "through abroad: ok (http_200) — reached" in text
     # status: the verdict, the vantages, and the memento.
-    rows = {r["url"]: r for r in json.loads(run_cli("status", "--format", "json", env=cli).output)}
+    rows = {r["url"]: r for r in json.loads(run_cli("status", "--format", "json", env=cli).stdout)}
     assert rows[world.news]["vantages_failed"] == "direct"
     assert rows[world.news]["vantages_reached"] == "abroad"
     assert rows[world.gone]["mementos"] == "elsewhere 2018-03-20"
-    assert rows[world.gone]["best_copy_kind"] == "memento"
+    best = rows[world.gone]["best_copy"]
+    assert (best["kind"], best["archive"]) == ("memento", "elsewhere")
     # The report tells what to use instead, and where it is kept.
     report = run_cli("report", "--format", "md", env=cli).output
     assert world.archive.memento_url("20180320101010", world.gone) in report

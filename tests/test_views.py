@@ -177,7 +177,7 @@ def test_terminal_and_markdown_output_keep_hostile_text_inert(run_cli: Run, tmp_
     rendered = MarkdownIt("commonmark").enable("table").render(markdown)
     assert "<img" not in rendered and 'href="javascript' not in rendered
     sources = rendered.split("<table>")[2]
-    assert all(row.count("<td>") == 7 for row in sources.split("<tr>")[2:])
+    assert all(row.count("<td>") == 8 for row in sources.split("<tr>")[2:])
     assert "[x](javascript:alert(1))" in rendered  # shown as the text it is
 
 
@@ -261,6 +261,26 @@ def _expected_status(db: Database) -> list[dict[str, Any]]:
     return rows
 
 
+def _kept_best(db: Database) -> dict[int, tuple[Any, ...]]:
+    """Each source's best copy as its status row keeps it."""
+    rows = db.execute(
+        "select source_id, best_kind, best_url, best_path, best_at, best_drifted from source_status"
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def _ranked_best(db: Database) -> dict[int, tuple[Any, ...]]:
+    """Each source's best copy ranked now, from the tables each stage writes."""
+    best = {
+        row[0]: row[1:]
+        for row in db.execute(
+            "select source_id, kind, url, path, at, drifted from source_copies "
+            "where place = 1 and holds = 'content'"
+        )
+    }
+    return {sid: best.get(sid, (None, None, None, None, 0)) for sid in _kept_best(db)}
+
+
 def test_status_follows_every_write_of_every_stage(run_cli: Run, tmp_path: Path) -> None:
     path = _hostile_db(run_cli, tmp_path)
     db = open_db(path)
@@ -282,15 +302,25 @@ def test_status_follows_every_write_of_every_stage(run_cli: Run, tmp_path: Path)
         f"insert into captures (source_id, status, captured_at) values ({a1}, 'failed', '2027')",
         f"update captures set source_id = {b2} where source_id = {a2}",
     ]
+    changes += [
+        f"update captures set holds = 'content' where source_id = {a1}",
+        f"update source_state set drifted = 1 where source_id = {a1}",
+        f"update captures set drifted = 1 where source_id = {a1}",
+        f"update sources set url = 'https://a.kz/moved' where id = {a1}",
+        f"delete from captures where source_id = {a1}",
+    ]
     fields = list(_expected_status(db)[0])
     for change in changes:
         with db.atomic():
             db.execute(change)
         shown = [{k: row[k] for k in fields} for row in citation_rows(db)]
         assert shown == _expected_status(db), change
+        # Each source's best copy, kept by triggers, is the one the ranking gives now.
+        assert _kept_best(db) == _ranked_best(db), change
     # A re-import that moves footnote 2 to another URL shows the new source's status.
     _import(run_cli, tmp_path, [("a", 1, "https://a.kz/1", "x"), ("a", 2, "https://b.kz/2", "y")])
     assert [r["wayback_save"] for r in citation_rows(db, "a")] == ["saved", "none"]
+    assert _kept_best(db) == _ranked_best(db)
 
 
 def test_status_of_every_report_read_by_worker_processes_keeps_order(

@@ -610,6 +610,25 @@ def test_a_source_whose_recent_copies_are_block_pages_is_still_saved(
     assert [r.form["url"] for r in wayback.requests_of("save")] == [[blocked]]
 
 
+def test_a_save_after_a_block_page_asks_for_a_new_capture_not_the_block_page(
+    db: Database, wayback: WaybackStandin, clock: FakeClock
+) -> None:
+    page = "https://example.org/blocked"
+    blocked = stamp(NOW - timedelta(days=2)).replace("-", "")[:8] + "000000"
+    wayback.add_snapshot(page, blocked, 403)
+    wayback.job_outcome(page, pending_polls=0)
+    cite(db, [page])
+
+    assert lookup_and_save(db, options(wayback, keys=True), clock=clock).saved == 1
+
+    # Asked not to capture again if archived within 30 days, the Archive would answer with
+    # the block page it holds from two and a half days ago.
+    [request] = wayback.requests_of("save")
+    assert int(request.form["if_not_archived_within"][0]) < 2.5 * 86400
+    [saved] = saves(db)
+    assert saved["timestamp"] != blocked and wayback.jobs[0].existing is None
+
+
 def test_a_capture_late_in_the_cdx_index_is_not_saved_again(
     db: Database, wayback: WaybackStandin, clock: FakeClock
 ) -> None:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
+from ..check.drift import measure_drift
 from ..check.verdicts import classify, copy_holds
 from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..config import DEFAULTS, Settings
@@ -74,6 +75,7 @@ class CaptureOptions:
     concurrency: int = DEFAULTS.concurrency
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
+    drift_threshold: float = DEFAULTS.drift_threshold
     browser: str = DEFAULTS.browser
     browser_concurrency: int = DEFAULTS.browser_concurrency
     browser_timeout: float = DEFAULTS.browser_timeout
@@ -102,6 +104,7 @@ def capture_options(settings: Settings) -> CaptureOptions:
         concurrency=settings.concurrency,
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
+        drift_threshold=settings.drift_threshold,
         browser=settings.browser,
         browser_concurrency=settings.browser_concurrency,
         browser_timeout=settings.browser_timeout,
@@ -119,6 +122,9 @@ class _Job:
     source_id: int
     url: str
     host: str
+    # The checker found this page to be its site's "not found" template (a soft 404 only a
+    # probe of a missing path tells): a copy of it holds no content either.
+    site_template: bool = False
     via: str | None = None  # a vantage that reached it when this machine could not
 
 
@@ -140,6 +146,9 @@ class CaptureRecord:
     truncated: bool = False
     holds: str | None = None  # what the copy holds: check.verdicts.HOLDS
     holds_reason: str | None = None
+    # Whether its main text drifted from the citation-time text (None: not known).
+    drifted: bool | None = None
+    similarity: float | None = None
     ip: str | None = None
     tls_subject: str | None = None
     tls_issuer: str | None = None
@@ -151,8 +160,9 @@ class CaptureRecord:
     published: str | None = None
     canonical_url: str | None = None
     author: str | None = None
-    text: str | None = None
+    text: str | None = None  # the page's main text: drift is measured on it
     text_truncated: bool = False  # text and metadata read from the first max_parse_bytes only
+    media_text: str | None = None  # a video's title, description and subtitles: searchable
     requisites_skipped: dict[str, int] | None = None  # left out by the limits, by reason
     method: str = "http"  # http | browser
     vantage: str | None = None  # the vantage point it was captured through, if not from here
@@ -262,7 +272,19 @@ def capture_sources(
             error_message=(str(exc) if storage else repr(exc))[:300],
         )
 
+    site_templates = {job.source_id for job in jobs if job.site_template}
+
     def store(record: CaptureRecord) -> None:
+        if record.holds == "content" and record.source_id in site_templates:
+            # The checker's rule that needs a probe of the site, which a capture does not make.
+            record.holds, record.holds_reason = "not_found", "same_as_missing_page"
+        if record.text:
+            # The checker's drift rule, against the same citation-time text: a copy whose
+            # text moved away is offered only when no other copy holds the cited content.
+            threshold = options.drift_threshold
+            drift = measure_drift(db, record.source_id, record.text, threshold, options.parse)
+            if drift is not None:
+                record.drifted, record.similarity = drift.drifted, drift.similarity
         _store(db, record)
         summary.bytes += record.bytes
         summary.count_requisites(record)
@@ -331,6 +353,7 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
     rows = scoped_sources(
         db,
         """s.id, s.url, s.host, st.content_hash as checked_hash,
+           st.verdict = 'soft_404' and st.reason = 'same_as_missing_page' as site_template,
            (select c.content_hash from captures c
             where c.source_id = s.id and c.status != 'failed'
             order by c.id desc limit 1) as captured_hash,
@@ -348,7 +371,11 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
         # The checker saw different content than the last capture holds: capture again.
         changed = row["checked_hash"] is not None and row["checked_hash"] != row["captured_hash"]
         if force or not row["captured"] or changed:
-            jobs.append(_Job(row["id"], row["url"], row["host"] or "", row["via"]))
+            jobs.append(
+                _Job(
+                    row["id"], row["url"], row["host"] or "", bool(row["site_template"]), row["via"]
+                )
+            )
     return jobs
 
 
@@ -628,9 +655,7 @@ def _capture_media(
                 )
             finally:
                 payload.close()
-        words = media.text()
-        if words:
-            record.text = f"{record.text}\n\n{words}" if record.text else words
+        record.media_text = media.text() or None
     finally:
         media.close()
 
@@ -688,8 +713,9 @@ def _write_provenance(
 
 def _store(db: Database, record: CaptureRecord) -> None:
     """Write one capture and its resources in one short transaction."""
-    row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text")}
+    row = {k: v for k, v in asdict(record).items() if k not in ("resources", "text", "media_text")}
     row["truncated"] = int(record.truncated)
+    row["drifted"] = None if record.drifted is None else int(record.drifted)
     row["text_truncated"] = int(record.text_truncated)
     if record.requisites_skipped:
         row["requisites_skipped"] = json.dumps(record.requisites_skipped)
@@ -702,13 +728,14 @@ def _store(db: Database, record: CaptureRecord) -> None:
                 for resource in record.resources
             ]
         )
-        if record.text and record.status == "captured":
+        text = "\n\n".join(filter(None, (record.text, record.media_text)))
+        if text and record.status == "captured":
             db.table("capture_texts").insert(
                 {
                     "capture_id": capture_id,
                     "source_id": record.source_id,
                     "title": record.title,
-                    "text": record.text,
+                    "text": text,
                 }
             )
 

@@ -13,7 +13,6 @@ no verdict changes.
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import secrets
 import sys
@@ -38,9 +37,10 @@ from ..net.http1 import LeanFetcher
 from ..net.outage import Outage
 from ..net.pool import Attempt, run_pool
 from ..net.vantage import Vantage, parse_vantages
-from ..pagetext import Page, decode_body, same_template, similarity
+from ..pagetext import Page, decode_body, same_template
 from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
+from .drift import measure_drift, text_hash
 from .vantage import (
     Candidate,
     Rechecks,
@@ -502,7 +502,7 @@ def _check_row(run_id: int, item: _Done, result: FetchResult) -> dict[str, Any]:
         "truncated": int(result.truncated),
         "content_type": result.content_type or None,
         "content_hash": result.content_hash,
-        "text_hash": _text_hash(item.text),
+        "text_hash": text_hash(item.text),
         "ip": result.ip,
         "outcome": item.outcome.verdict,
         "reason": item.outcome.reason,
@@ -666,7 +666,7 @@ def _state_row(item: _Done, rules: Rules) -> tuple[Any, ...]:
                 "last_modified": answer.last_modified,
                 "content_type": answer.content_type,
                 "content_hash": answer.content_hash,
-                "text_hash": _text_hash(item.text),
+                "text_hash": text_hash(item.text),
             }
         )
     if item.reference is not None:
@@ -692,13 +692,16 @@ def _apply_verdicts(
         job = item.job
         previous = job.state or {}
         verdict, reason = item.verdict, item.reason
-        drift = None if item.text is None else _drift(db, job.source_id, item.text, options)
+        drift = None
+        if item.text is not None:
+            threshold = options.rules.drift_threshold
+            drift = measure_drift(db, job.source_id, item.text, threshold, options.parse)
         if drift is not None:
             db.execute(
                 f"update temp.[{STAGED_STATE}] set drifted = ?, similarity = ? where source_id = ?",
-                [drift["drifted"], drift["similarity"], job.source_id],
+                [int(drift.drifted), drift.similarity, job.source_id],
             )
-            if drift["drifted"] and not previous.get("drifted"):
+            if drift.drifted and not previous.get("drifted"):
                 summary.drifted.append(job.url)
         before = previous.get("verdict") or "unchecked"
         if verdict != before:
@@ -738,25 +741,6 @@ def _replace_rows(db: Database, table: str, rows: list[dict[str, Any]]) -> None:
     db.conn.executemany(sql, [tuple(row[c] for c in columns) for row in rows])
 
 
-def _drift(db: Database, source_id: int, text: str, options: CheckOptions) -> dict[str, Any] | None:
-    """Compare a changed page's main text with the reference page's (None: the reference page
-    cannot be read in time, so drift stays as it was)."""
-    reference = db.table("reference_texts").get(source_id)
-    reference_text = reference["text"]
-    if reference_text is None:
-        page = Page(zlib.decompress(reference["body"]).decode("utf-8"), options.parse)
-        try:
-            reference_text = page.main_text
-        except ParseTimeout:
-            return None
-        db.table("reference_texts").update(
-            source_id, {"text": reference_text, "text_hash": _text_hash(reference_text)}
-        )
-    score = similarity(reference_text, text)
-    threshold = options.rules.drift_threshold
-    return {"drifted": int(score < threshold), "similarity": round(score, 3)}
-
-
 def _verdict_counts(db: Database, source_ids: list[int]) -> dict[str, int]:
     if not source_ids:
         return {}
@@ -768,7 +752,3 @@ def _verdict_counts(db: Database, source_ids: list[int]) -> dict[str, int]:
     for source_id in source_ids:
         counts[states.get(source_id, "unchecked")] += 1
     return dict(counts)
-
-
-def _text_hash(text: str | None) -> str | None:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None

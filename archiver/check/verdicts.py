@@ -114,17 +114,6 @@ def copy_holds(outcome: Outcome, truncated: bool = False) -> str:
     return "error"
 
 
-def status_holds(status: int | None) -> str:
-    """What a Wayback capture holds by its recorded HTTP status (none: a revisit of a 200)."""
-    if status is None or 200 <= status < 300:
-        return "content"
-    if status in BLOCKING_STATUS or status == 429:
-        return "block_page"
-    if status in (404, 410):
-        return "not_found"
-    return "error"
-
-
 def _is_home(url: str) -> bool:
     path = urlsplit(url).path
     return path in ("", "/") or path.lower() in ("/index.html", "/index.php", "/home")

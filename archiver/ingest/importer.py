@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
-from ..store.reports import refresh_report_counts
+from ..store.reports import refresh_cited_on, refresh_report_counts
 from ..store.stamps import file_sha256, utc_now
 from ..urls import canonical_url
 from .model import CitedURL, ParsedReport
@@ -72,7 +72,7 @@ def import_report(
     )
     conn = db.conn
     with db.atomic():
-        _upsert_report(conn, rid, title or parsed.title, date or parsed.date, now)
+        redated = _upsert_report(conn, rid, title or parsed.title, date or parsed.date, now)
         import_id = _insert(
             conn,
             "imports",
@@ -192,25 +192,31 @@ def import_report(
         )
         if result.added or result.updated or result.removed or result.restored:
             refresh_report_counts(conn, rid)
+        if result.added or result.updated or result.removed or result.restored or redated:
+            # The sources cited before and after: a moved or removed citation may have been
+            # the one that dated its source.
+            refresh_cited_on(conn, [*(row[7] for row in existing.values()), *source_ids.values()])
     return result
 
 
 # The stored columns of a citation that an import compares, in this order (rows are tuples).
-_STORED = "id, footnote, position, url, context, accessed, removed_at"
+_STORED = "id, footnote, position, url, context, accessed, removed_at, source_id"
 # SQLite's smallest limit on parameters in one statement is 999.
 _CHUNK = 500
 
 
 def _upsert_report(
     conn: sqlite3.Connection, rid: str, title: str | None, date: str | None, now: str
-) -> None:
+) -> bool:
+    """Store the report's title and date; True when its date changed (its sources' citation
+    dates may have)."""
     current = conn.execute("select title, date from reports where id = ?", [rid]).fetchone()
     if current is None:
         conn.execute(
             "insert into reports (id, title, date, created_at, updated_at) values (?, ?, ?, ?, ?)",
             [rid, title, date, now, now],
         )
-        return
+        return False
     changes = {
         k: v
         for k, v, old in (("title", title, current[0]), ("date", date, current[1]))
@@ -221,6 +227,7 @@ def _upsert_report(
         conn.execute(
             f"update reports set {sets}, updated_at = ? where id = ?", [*changes.values(), now, rid]
         )
+    return "date" in changes
 
 
 def _canonical(cited: CitedURL) -> str:

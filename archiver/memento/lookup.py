@@ -29,7 +29,7 @@ from urllib.parse import urljoin
 
 from sqlite_utils import Database
 
-from ..check.verdicts import classify, copy_holds, status_holds
+from ..check.verdicts import BLOCKING_STATUS, classify, copy_holds
 from ..clock import SYSTEM_CLOCK, Clock, Progress
 from ..errors import Paused
 from ..net.fetch import FetchResult
@@ -342,7 +342,7 @@ def _what_it_holds(client: MementoClient, memento: Memento, *, verify: bool) -> 
         "fetched": 0,
     }
     if memento.status is not None:
-        row["holds"], row["holds_reason"] = status_holds(memento.status), f"http_{memento.status}"
+        row["holds"], row["holds_reason"] = _status_holds(memento.status), f"http_{memento.status}"
         return row
     if not verify:
         row["holds_reason"] = "not_fetched"
@@ -370,6 +370,19 @@ def _what_it_holds(client: MementoClient, memento: Memento, *, verify: bool) -> 
     row["status"] = result.status
     row["holds"], row["holds_reason"] = copy_holds(outcome), outcome.reason
     return row
+
+
+def _status_holds(status: int) -> str:
+    """What a memento holds by the status its archive lists (as a Wayback capture's is read).
+
+    >>> [_status_holds(s) for s in (200, 451, 410, 500)]
+    ['content', 'block_page', 'not_found', 'error']
+    """
+    if 200 <= status < 300:
+        return "content"
+    if status in BLOCKING_STATUS or status == 429:
+        return "block_page"
+    return "not_found" if status in (404, 410) else "error"
 
 
 def _store(db: Database, rows: list[dict[str, Any]], summary: MementoSummary) -> None:

@@ -649,6 +649,139 @@ def m010_what_copies_hold(db: Database) -> None:
     db.execute(f"update source_status set {_LOCAL_COPIES_OF.format(id='source_status.source_id')}")
 
 
+# What a Wayback capture holds, by the HTTP status the Archive recorded for it ({status}; none:
+# a revisit of a 200), as m011 defines it: the checker's blocking and "not found" statuses.
+_WAYBACK_HOLDS = """
+    case when {status} is null or {status} between 200 and 299 then 'content'
+         when {status} in (401, 403, 407, 429, 451) then 'block_page'
+         when {status} in (404, 410) then 'not_found'
+         else 'error' end
+"""
+# A 14-digit (or shorter) Archive timestamp as the ISO 8601 moment the database writes.
+_WAYBACK_MOMENT = """
+    (substr({ts} || '00000000000000', 1, 4) || '-' || substr({ts} || '00000000000000', 5, 2)
+     || '-' || substr({ts} || '00000000000000', 7, 2) || 'T'
+     || substr({ts} || '00000000000000', 9, 2) || ':' || substr({ts} || '00000000000000', 11, 2)
+     || ':' || substr({ts} || '00000000000000', 13, 2) || '+00:00')
+"""
+# A copy holds the content and was made on or before the citation date.
+_BEFORE = "(c.holds = 'content' and m.cited_on is not null and substr(c.at, 1, 10) <= m.cited_on)"
+# The one ranking of a source's copies, best first (``place`` 1): those that hold the cited
+# content; of them, one whose text drifted since it was cited only when nothing else is left;
+# then a copy from before the citation date (the latest) before one from after (the
+# earliest). Copies that do not hold the content follow, the newest first.
+_SOURCE_COPIES = f"""
+    create view source_copies as
+    with copies as (
+        select st.source_id, 'live' as kind, 1 as kind_order, 'content' as holds,
+               coalesce(st.final_url, s.url) as url, null as path, st.checked_at as at,
+               null as timestamp, coalesce(st.drifted, 0) as drifted, null as capture_id
+        from source_state st join sources s on s.id = st.source_id
+        where st.verdict in ('ok', 'redirected')
+        union all
+        select source_id, 'wayback_nearest', 2, {_WAYBACK_HOLDS.format(status="nearest_status")},
+               nearest_url, null, {_WAYBACK_MOMENT.format(ts="nearest_timestamp")},
+               nearest_timestamp, 0, null
+        from wayback_state where nearest_timestamp is not null
+        union all
+        -- The lookup takes the newest copy among those that answered 200.
+        select source_id, 'wayback_newest', 3, 'content', newest_url, null,
+               {_WAYBACK_MOMENT.format(ts="newest_timestamp")}, newest_timestamp, 0, null
+        from wayback_state
+        where newest_timestamp is not null and newest_url is not nearest_url
+        union all
+        select source_id, 'local', 4, holds, null, warc_path, captured_at, null,
+               coalesce(drifted, 0), id
+        from captures where status = 'captured'
+    )
+    select c.*, m.cited_on, {_BEFORE} as before_citation,
+           row_number() over (
+               partition by c.source_id
+               order by c.holds is not 'content', c.drifted, not {_BEFORE},
+                        case when {_BEFORE} then c.at end desc,
+                        case when c.holds = 'content' then c.at end,
+                        c.at desc, c.kind_order, c.capture_id
+           ) as place
+    from copies c join source_status m on m.source_id = c.source_id
+"""
+# What m011's triggers set on the status row of the source ``{id}``: its best copy (place 1,
+# when it holds the content) and why it is the one.
+_BEST_OF = """
+    (best_kind, best_holds, best_url, best_path, best_at, best_drifted, best_reason) = (
+        select b.kind, b.holds, b.url, b.path, b.at, coalesce(b.drifted, 0),
+               case when b.kind is null then null
+                    when b.drifted then 'the ' || case b.kind when 'live' then 'live page'
+                        when 'local' then 'local copy' else 'Wayback copy' end
+                        || ', though its text changed since it was cited: '
+                        || 'no other copy holds the cited content'
+                    when b.cited_on is null then 'no citation date is known'
+                    when b.before_citation then
+                        'the nearest copy from before the citation date, ' || b.cited_on
+                    else 'the nearest copy after the citation date, ' || b.cited_on end
+        from (select 1) left join source_copies b
+          on b.source_id = {id} and b.place = 1 and b.holds = 'content')
+"""
+# When the source ``{id}`` was first cited: its earliest access date, else its report's date.
+_CITED_ON_OF = """
+    cited_on = (select min(coalesce(c.accessed, r.date)) from citations c
+                join reports r on r.id = c.report_id
+                where c.source_id = {id} and c.removed_at is null)
+"""
+
+
+@migrations()
+def m011_best_copy(db: Database) -> None:
+    """Each source's best copy kept on its status row (``best_*``), ranked once, in SQL, by
+    the ``source_copies`` view that ``archiver get`` reads too; ``cited_on``, the date the
+    ranking measures from; ``captures.drifted``: whether a capture's main text drifted from
+    the citation-time text; ``wayback_copies``: every Wayback capture with what it holds.
+
+    Captures made before this migration have no drift known (``drifted`` null): they count
+    as not drifted."""
+    db.execute("alter table captures add column drifted integer")
+    db.execute("alter table captures add column similarity real")
+    for column in ("cited_on", "best_kind", "best_holds", "best_url", "best_path", "best_at"):
+        db.execute(f"alter table source_status add column {column} text")
+    db.execute("alter table source_status add column best_drifted integer not null default 0")
+    db.execute("alter table source_status add column best_reason text")
+    db.execute(
+        "create view wayback_copies as select p.*, "
+        f"{_WAYBACK_HOLDS.format(status='p.status')} as holds from wayback_snapshots p"
+    )
+    db.execute(_SOURCE_COPIES)
+    db.execute(f"update source_status set {_CITED_ON_OF.format(id='source_status.source_id')}")
+    db.execute(f"update source_status set {_BEST_OF.format(id='source_status.source_id')}")
+    # The importer refreshes cited_on once per report it changed (store.reports); the rest
+    # follows from here.
+    # A source with no copy at all (any newly cited one) has nothing to rank: its status
+    # row says so (a live page, a Wayback copy, a full local capture), and a first import of
+    # many sources costs no ranking.
+    db.execute(
+        "create trigger source_best_cited_on after update of cited_on on source_status "
+        "when old.cited_on is not new.cited_on and (new.verdict in ('ok', 'redirected') "
+        "or new.wayback_timestamp is not null or new.archive_newest is not null "
+        "or new.local_captured_at is not null) begin "
+        f"update source_status set {_BEST_OF.format(id='new.source_id')} "
+        "where source_id = new.source_id; end"
+    )
+    db.execute(
+        "create trigger source_best_url after update of url on sources begin "
+        f"update source_status set {_BEST_OF.format(id='new.id')} where source_id = new.id; end"
+    )
+    for table in ("source_state", "wayback_state", "captures"):
+        for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+            db.execute(
+                f"create trigger source_best_{table}_{event} after {event} on {table} begin "
+                f"update source_status set {_BEST_OF.format(id=f'{row}.source_id')} "
+                f"where source_id = {row}.source_id; end"
+            )
+    db.execute(
+        "create trigger source_best_captures_moved after update of source_id on captures "
+        f"begin update source_status set {_BEST_OF.format(id='old.source_id')} "
+        "where source_id = old.source_id; end"
+    )
+
+
 @migrations()
 def m012_requisite_limits(db: Database) -> None:
     """Every requisite attempted is a ``capture_resources`` row, with ``error_type`` and
@@ -785,3 +918,111 @@ def m017_mementos(db: Database) -> None:
             f"begin update source_status set {_MEMENTOS_OF.format(id=f'{row}.source_id')} "
             f"where source_id = {row}.source_id; end"
         )
+
+
+# m018's ranking: m011's, with each other web archive's memento (Memento) as a copy too, and
+# the archive that holds a copy (``archive``: null but for mementos).
+_SOURCE_COPIES_ELSEWHERE = f"""
+    create view source_copies as
+    with copies as (
+        select st.source_id, 'live' as kind, 1 as kind_order, 'content' as holds,
+               coalesce(st.final_url, s.url) as url, null as path, st.checked_at as at,
+               null as timestamp, coalesce(st.drifted, 0) as drifted, null as capture_id,
+               null as archive
+        from source_state st join sources s on s.id = st.source_id
+        where st.verdict in ('ok', 'redirected')
+        union all
+        select source_id, 'wayback_nearest', 2, {_WAYBACK_HOLDS.format(status="nearest_status")},
+               nearest_url, null, {_WAYBACK_MOMENT.format(ts="nearest_timestamp")},
+               nearest_timestamp, 0, null, null
+        from wayback_state where nearest_timestamp is not null
+        union all
+        select source_id, 'wayback_newest', 3, 'content', newest_url, null,
+               {_WAYBACK_MOMENT.format(ts="newest_timestamp")}, newest_timestamp, 0, null, null
+        from wayback_state
+        where newest_timestamp is not null and newest_url is not nearest_url
+        union all
+        select source_id, 'local', 4, holds, null, warc_path, captured_at, null,
+               coalesce(drifted, 0), id, null
+        from captures where status = 'captured'
+        union all
+        -- What a memento holds is known once its status was listed or its bytes were read.
+        select source_id, 'memento', 5, holds, memento_url, null, memento_datetime, null, 0,
+               null, archive
+        from memento_state
+        where memento_url is not null and memento_datetime is not null and holds is not null
+    )
+    select c.*, m.cited_on, {_BEFORE} as before_citation,
+           row_number() over (
+               partition by c.source_id
+               order by c.holds is not 'content', c.drifted, not {_BEFORE},
+                        case when {_BEFORE} then c.at end desc,
+                        case when c.holds = 'content' then c.at end,
+                        c.at desc, c.kind_order, c.capture_id, c.archive
+           ) as place
+    from copies c join source_status m on m.source_id = c.source_id
+"""
+# What m018's triggers set on the status row of the source ``{id}``: m011's best copy, and
+# the archive holding it when it is a memento.
+_BEST_ELSEWHERE_OF = """
+    (best_kind, best_holds, best_url, best_path, best_at, best_drifted, best_reason,
+     best_archive) = (
+        select b.kind, b.holds, b.url, b.path, b.at, coalesce(b.drifted, 0),
+               case when b.kind is null then null
+                    when b.drifted then 'the ' || case b.kind when 'live' then 'live page'
+                        when 'local' then 'local copy' else 'Wayback copy' end
+                        || ', though its text changed since it was cited: '
+                        || 'no other copy holds the cited content'
+                    when b.cited_on is null then 'no citation date is known'
+                    when b.before_citation then
+                        'the nearest copy from before the citation date, ' || b.cited_on
+                    else 'the nearest copy after the citation date, ' || b.cited_on end,
+               b.archive
+        from (select 1) left join source_copies b
+          on b.source_id = {id} and b.place = 1 and b.holds = 'content')
+"""
+
+
+@migrations()
+def m018_mementos_are_copies(db: Database) -> None:
+    """Mementos in other web archives join the one best-copy ranking (``source_copies``):
+    a source whose only surviving copy is in archive.today gets it as its best copy;
+    ``source_status.best_archive`` names the archive holding a best copy that is a memento.
+    m011's triggers are made again, as the view they read changed."""
+    db.execute("alter table source_status add column best_archive text")
+    for trigger in [
+        row[0]
+        for row in db.execute(
+            "select name from sqlite_master where type = 'trigger' and name like 'source_best_%'"
+        )
+    ]:
+        db.execute(f"drop trigger [{trigger}]")
+    db.execute("drop view source_copies")
+    db.execute(_SOURCE_COPIES_ELSEWHERE)
+    best = _BEST_ELSEWHERE_OF
+    db.execute(
+        "create trigger source_best_cited_on after update of cited_on on source_status "
+        "when old.cited_on is not new.cited_on and (new.verdict in ('ok', 'redirected') "
+        "or new.wayback_timestamp is not null or new.archive_newest is not null "
+        "or new.local_captured_at is not null "
+        "or exists (select 1 from memento_state ms where ms.source_id = new.source_id)) begin "
+        f"update source_status set {best.format(id='new.source_id')} "
+        "where source_id = new.source_id; end"
+    )
+    db.execute(
+        "create trigger source_best_url after update of url on sources begin "
+        f"update source_status set {best.format(id='new.id')} where source_id = new.id; end"
+    )
+    for table in ("source_state", "wayback_state", "captures", "memento_state"):
+        for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+            db.execute(
+                f"create trigger source_best_{table}_{event} after {event} on {table} begin "
+                f"update source_status set {best.format(id=f'{row}.source_id')} "
+                f"where source_id = {row}.source_id; end"
+            )
+    db.execute(
+        "create trigger source_best_captures_moved after update of source_id on captures "
+        f"begin update source_status set {best.format(id='old.source_id')} "
+        "where source_id = old.source_id; end"
+    )
+    db.execute(f"update source_status set {best.format(id='source_status.source_id')}")

@@ -3,7 +3,7 @@
 A source is *newly failing* when it became failing, soft 404 or blocked; *newly dead* when it
 became dead; *recovered* when a problem (soft 404, blocked, failing, dead) became ok or
 redirected; *drifted* when its text drifted; *newly archived* when it got its first Wayback or
-local copy.
+local copy that holds the cited content.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ def source_states(
         db,
         "s.id, s.url, coalesce(st.verdict, 'unchecked') as verdict, "
         "coalesce(st.drifted, 0) as drifted, "
-        "(exists(select 1 from captures c where c.source_id = s.id and c.status = 'captured') "
-        " or exists(select 1 from wayback_state w where w.source_id = s.id "
-        "           and w.nearest_url is not null)) as archived",
+        # A copy counts only when it holds the cited content: a captured block page or
+        # "not found" page is kept as evidence, but the page is not archived by it.
+        "(select m.local_content_at is not null or m.wayback_url is not null "
+        " from source_status m where m.source_id = s.id) as archived",
         report_id,
         url,
         source_ids,

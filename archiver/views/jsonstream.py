@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -67,7 +68,42 @@ def _objects(rows: Iterable[Mapping[str, Any]], level: int) -> Iterator[str]:
         yield inner + "{" + ",".join(p + _scalar(v, level + 1) for p, v in values) + close
 
 
-def json_object_sql(columns: Iterable[tuple[str, str]], level: int = 0) -> str:
+@dataclass(frozen=True)
+class SQLObject:
+    """A column holding a JSON object or null, in SQL: the fields, ``(name, expression)``
+    each, of the first variant whose condition holds; null when none does."""
+
+    variants: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+    def compact(self) -> str:
+        """The object as SQLite's ``json_object`` writes it (for ``json_object`` rows)."""
+        whens = " ".join(
+            f"when {condition} then json_object("
+            + ", ".join(f"'{name}', {expr}" for name, expr in fields)
+            + ")"
+            for condition, fields in self.variants
+        )
+        return f"case {whens} end"
+
+    def indented(self, depth: int) -> str:
+        """The object as ``json.dumps(..., indent=2)`` writes it as the value of a field
+        ``depth`` indents deep."""
+        whens = []
+        for condition, fields in self.variants:
+            parts = [
+                f"'{',' if n else ''}\n{_INDENT * (depth + 1)}{encode_basestring(name)}: ' "
+                f"|| json_quote({expr})"
+                for n, (name, expr) in enumerate(fields)
+            ]
+            whens.append(
+                f"when {condition} then '{{' || "
+                + " || ".join(parts)
+                + f" || '\n{_INDENT * depth}}}'"
+            )
+        return f"case {' '.join(whens)} else 'null' end"
+
+
+def json_object_sql(columns: Iterable[tuple[str, str | SQLObject]], level: int = 0) -> str:
     """A SQL expression that writes a row of ``(name, expression)`` columns as one element of
     a JSON list nested ``level`` deep, byte for byte as ``json.dumps(..., indent=2)`` would.
 
@@ -76,7 +112,8 @@ def json_object_sql(columns: Iterable[tuple[str, str]], level: int = 0) -> str:
     """
     inner = _INDENT * (level + 1)
     fields = [
-        f"'{',' if n else ''}\n{inner}{_INDENT}{encode_basestring(name)}: ' || json_quote({expr})"
+        f"'{',' if n else ''}\n{inner}{_INDENT}{encode_basestring(name)}: ' || "
+        + (expr.indented(level + 2) if isinstance(expr, SQLObject) else f"json_quote({expr})")
         for n, (name, expr) in enumerate(columns)
     ]
     return f"'{inner}{{' || " + " || ".join(fields) + f" || '\n{inner}}}'"

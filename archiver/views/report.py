@@ -6,14 +6,24 @@ from __future__ import annotations
 import csv
 import html
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlite_utils import Database
 
+from ..config import DEFAULTS
 from ..csvsafe import safe_dict
 from ..store import require_report
 from ..textsafe import shown
-from .jsonstream import dumps, json_array, json_list, json_object_sql
+from .bestcopy import (
+    BEST_COPY,
+    BEST_COPY_CSV,
+    flat_best_copy,
+    folder_param,
+    no_content,
+    with_best_copy,
+)
+from .jsonstream import SQLObject, dumps, json_array, json_list, json_object_sql
 from .status import citation_query, stream_rows, stream_tuples
 
 # The verdicts the summary counts, in the order people read them.
@@ -29,8 +39,13 @@ ROW_COLUMNS = (
     "wayback_url",
     "wayback_date",
     "local_captured_at",
+    "mementos",
+    "reason",
+    "vantages_failed",
     "use_instead",
     "context",
+    "last_ok_at",
+    *(name for name, _ in BEST_COPY_CSV),
 )
 
 
@@ -44,8 +59,14 @@ _URGENCY = f"case {_SHOWN} " + " ".join(f"when '{v}' then {n}" for v, n in URGEN
 _URGENCY += " else 9 end"
 # The earliest local copy that holds the cited content (not a block page or a login wall).
 _LOCAL = "m.local_content_at"
+# What a reader of a broken or changed footnote should open instead: its best copy.
+_USE_INSTEAD = (
+    f"case when {_URGENCY} < 9 then case m.best_kind when 'local' then "
+    "'local copy: archiver get ' || c.footnote || ' --report ' || c.report_id || ' --open' "
+    "else m.best_url end end"
+)
 # Each column of a report row and the SQL that reads it.
-REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+REPORT_COLUMNS: tuple[tuple[str, str | SQLObject], ...] = (
     ("report", "c.report_id"),
     ("footnote", "c.footnote"),
     ("position", "c.position"),
@@ -53,6 +74,7 @@ REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("canonical_url", "m.canonical_url"),
     ("verdict", _SHOWN),
     ("since", "m.since"),
+    ("last_ok_at", "m.last_ok_at"),
     ("wayback_url", "m.wayback_url"),
     (
         "wayback_date",
@@ -60,15 +82,20 @@ REPORT_COLUMNS: tuple[tuple[str, str], ...] = (
         "|| '-' || substr(m.wayback_timestamp, 7, 2)",
     ),
     ("local_captured_at", _LOCAL),
-    # What a reader of a broken or changed footnote should open instead.
-    (
-        "use_instead",
-        f"case when {_URGENCY} < 9 then "
-        f"coalesce(m.wayback_url, case when {_LOCAL} is not null then "
-        "'local copy: archiver get ' || c.footnote || ' --report ' || c.report_id || ' --open' "
-        "end) end",
-    ),
+    # The other web archives holding a memento of its content ("loc 2018-03-20, …").
+    ("mementos", "m.mementos"),
+    ("reason", "m.reason"),
+    # Blocked from here and not from elsewhere (`regional`): where it could not be reached.
+    ("vantages_failed", "m.vantages_failed"),
+    ("use_instead", _USE_INSTEAD),
     ("context", "c.context"),
+    ("best_copy", BEST_COPY),
+)
+# The rows as plain values: the best copy as its columns, folded into a dict as it is read.
+_ROW_KEYS = [name for name, expr in REPORT_COLUMNS if isinstance(expr, str)]
+_ROW_SELECT = ", ".join(
+    [expr for _, expr in REPORT_COLUMNS if isinstance(expr, str)]
+    + [expr for _, expr in BEST_COPY_CSV]
 )
 # Dead, blocked and drifted first, then in footnote order.
 _BY_URGENCY = f"{_URGENCY}, c.footnote, c.position"
@@ -110,15 +137,20 @@ def _report_ids(db: Database, report_id: str | None) -> list[str]:
 
 
 def ordered_rows(
-    db: Database, report_id: str | None = None, *, by_urgency: bool = True
+    db: Database,
+    report_id: str | None = None,
+    data_dir: Path = DEFAULTS.data_dir,
+    *,
+    by_urgency: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """One row per cited URL, dead, blocked and drifted first, then in footnote order (or in
     footnote order only, ``by_urgency=False``, as the dashboard lists them): one query per
     report, so the first row comes at once and no report is sorted in memory."""
-    select = ", ".join(f"{expr} as {name}" for name, expr in REPORT_COLUMNS)
+    folder = [folder_param(data_dir)]
     order_by = _BY_URGENCY if by_urgency else "c.footnote, c.position"
     for rid in _report_ids(db, report_id):
-        yield from stream_rows(db, *citation_query(db, select, rid, order_by=order_by))
+        sql, params = citation_query(db, _ROW_SELECT, rid, order_by=order_by, select_params=folder)
+        yield from with_best_copy(_ROW_KEYS, stream_tuples(db, sql, params))
 
 
 def report_overview(db: Database, report_id: str) -> dict[str, Any]:
@@ -142,34 +174,44 @@ def report_overview(db: Database, report_id: str) -> dict[str, Any]:
     return {"without_content": without, "last_checked": last}
 
 
-def _ordered_json(db: Database, report_id: str | None) -> Iterator[str]:
+def _ordered_json(db: Database, report_id: str | None, data_dir: Path) -> Iterator[str]:
     """``ordered_rows`` as JSON list elements, written by SQLite."""
     select = json_object_sql(REPORT_COLUMNS, level=1) + " as row"
+    folder = [folder_param(data_dir)]
     for rid in _report_ids(db, report_id):
-        sql, params = citation_query(db, select, rid, order_by=_BY_URGENCY)
+        sql, params = citation_query(db, select, rid, order_by=_BY_URGENCY, select_params=folder)
         yield from (row for (row,) in stream_tuples(db, sql, params))
 
 
-def build_report(db: Database, report_id: str | None = None) -> dict[str, Any]:
+def build_report(
+    db: Database, report_id: str | None = None, data_dir: Path = DEFAULTS.data_dir
+) -> dict[str, Any]:
     """The report's summary and rows as plain data: every format is written from this.
     ``rows`` is an iterator, read once: a report of a million rows is never held."""
     return {
         "report": report_id,
         "summary": summary_counts(db, report_id),
-        "rows": ordered_rows(db, report_id),
+        "rows": ordered_rows(db, report_id, data_dir),
     }
 
 
-def write_report(db: Database, report_id: str | None, output_format: str, out: TextIO) -> None:
-    """Write the report in md, html, csv or json to ``out`` as its rows are read."""
+def write_report(
+    db: Database,
+    report_id: str | None,
+    output_format: str,
+    out: TextIO,
+    data_dir: Path = DEFAULTS.data_dir,
+) -> None:
+    """Write the report in md, html, csv or json to ``out`` as its rows are read (local
+    copies are in ``data_dir``)."""
     if output_format == "json":
         summary = summary_counts(db, report_id)
         out.write(f'{{\n  "report": {dumps(report_id, 1)},\n  "summary": {dumps(summary, 1)},')
         out.write('\n  "rows": ')
-        out.writelines(json_list(_ordered_json(db, report_id), level=1))
+        out.writelines(json_list(_ordered_json(db, report_id, data_dir), level=1))
         out.write("\n}\n")
         return
-    out.writelines(_pieces(build_report(db, report_id), output_format))
+    out.writelines(_pieces(build_report(db, report_id, data_dir), output_format))
 
 
 def render(data: dict[str, Any], output_format: str) -> str:
@@ -199,7 +241,8 @@ def _csv(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
     writer.writeheader()
     yield line.take()
     for row in rows:
-        writer.writerow(safe_dict(row))  # no cell may start a spreadsheet formula
+        flat = {k: v for k, v in row.items() if k != "best_copy"} | flat_best_copy(row)
+        writer.writerow(safe_dict(flat))  # no cell may start a spreadsheet formula
         yield line.take()
 
 
@@ -236,7 +279,16 @@ def _copies_text(row: dict[str, Any]) -> str:
         parts.append(f"Wayback {row['wayback_date']}: {row['wayback_url']}")
     if row["local_captured_at"]:
         parts.append(f"local {_date(row['local_captured_at'])}")
+    if row["mementos"]:
+        parts.append(row["mementos"])
     return "; ".join(parts) or "none"
+
+
+def _verdict_text(row: dict[str, Any]) -> str:
+    """The verdict as a reader needs it: a regional block says where it was not reachable."""
+    if row["reason"] == "regional" and row["verdict"] == "blocked":
+        return f"blocked (regional: not from {row['vantages_failed'] or 'here'})"
+    return str(row["verdict"])
 
 
 # Characters that make Markdown raw HTML, a link or image, code, emphasis or a new cell: a
@@ -244,14 +296,25 @@ def _copies_text(row: dict[str, Any]) -> str:
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]<>|!"} | {"\n": " ", "\r": " "})
 
 
-NO_CONTENT = "no copy holds the cited content"
-
-
 def _use_instead(row: dict[str, Any]) -> str | None:
     """What to open instead, or, for a footnote that needs one, that there is nothing."""
     if row["use_instead"] is None and row["verdict"] in URGENCY:
-        return NO_CONTENT
+        return no_content(row.get("last_ok_at"))
     return row["use_instead"]
+
+
+def _drift_note(row: dict[str, Any]) -> str:
+    best = row.get("best_copy")
+    return " (its text changed since it was cited)" if best and best["drifted"] else ""
+
+
+def _best_text(row: dict[str, Any]) -> str:
+    """The best copy in a few words: its kind and date, flagged when its text drifted."""
+    best = row.get("best_copy")
+    if best is None:
+        return "none"
+    kind = f"{best['kind']} in {best['archive']}" if best.get("archive") else best["kind"]
+    return f"{kind} {_date(best['captured_at']) or ''}".rstrip() + _drift_note(row)
 
 
 def _md_cell(text: Any) -> str:
@@ -263,16 +326,18 @@ def _markdown(data: dict[str, Any]) -> Iterator[str]:
     yield f"# {_md_cell(_title(data))}\n\n| " + " | ".join(summary) + " |\n"
     yield "|" + "---|" * len(summary) + "\n"
     yield "| " + " | ".join(str(n) for n in summary.values()) + " |\n"
-    yield "\n| fn | URL | verdict | since | archived copies | use instead | context |\n"
-    yield "|---|---|---|---|---|---|---|\n"
+    yield "\n| fn | URL | verdict | since | archived copies | best copy | use instead | context |\n"
+    yield "|---|---|---|---|---|---|---|---|\n"
     for row in data["rows"]:
+        use_instead = _use_instead(row)
         cells = (
             row["footnote"],
             row["url"],
-            row["verdict"],
+            _verdict_text(row),
             row["since"],
             _copies_text(row),
-            _use_instead(row),
+            _best_text(row),
+            use_instead and use_instead + _drift_note(row),
             row["context"],
         )
         yield "| " + " | ".join(_md_cell(c) for c in cells) + " |\n"
@@ -323,7 +388,7 @@ def _html(data: dict[str, Any]) -> Iterator[str]:
     yield f'<table class="summary"><tr>{head}</tr><tr>{counts}</tr></table>\n'
     yield (
         '<table class="sources"><tr><th>fn</th><th>URL</th><th>verdict</th><th>since</th>'
-        "<th>archived copies</th><th>use instead</th><th>context</th></tr>\n"
+        "<th>archived copies</th><th>best copy</th><th>use instead</th><th>context</th></tr>\n"
     )
     for row in data["rows"]:
         copies = []
@@ -331,12 +396,15 @@ def _html(data: dict[str, Any]) -> Iterator[str]:
             copies.append(f"Wayback {row['wayback_date']}: {_link(row['wayback_url'])}")
         if row["local_captured_at"]:
             copies.append(f"local {html.escape(_date(row['local_captured_at']) or '')}")
+        if row["mementos"]:
+            copies.append(html.escape(row["mementos"]))
         yield (
             f'<tr class="{html.escape(row["verdict"])}"><td>{row["footnote"]}</td>'
-            f'<td class="url">{_link(row["url"])}</td><td>{html.escape(row["verdict"])}</td>'
+            f'<td class="url">{_link(row["url"])}</td><td>{html.escape(_verdict_text(row))}</td>'
             f"<td>{html.escape(row['since'] or '')}</td>"
             f'<td class="copies">{"<br>".join(copies) or "none"}</td>'
-            f'<td class="copies">{_link(_use_instead(row))}</td>'
+            f'<td class="best">{html.escape(_best_text(row))}</td>'
+            f'<td class="copies">{_link(_use_instead(row))}{html.escape(_drift_note(row))}</td>'
             f"<td>{html.escape(row['context'] or '')}</td></tr>\n"
         )
     yield "</table>\n" + _PAGE_END
@@ -347,7 +415,11 @@ def write_annotated(db: Database, report_id: str | None, output_format: str, out
     copy and date; in HTML as Robust Links (``data-versionurl``, ``data-versiondate``)."""
     if output_format not in ("md", "html"):
         raise ValueError("--annotated writes md or html")
-    select = ", ".join(f"{expr} as {name}" for name, expr in REPORT_COLUMNS)
+    select = ", ".join(
+        f"{expr} as {name}"
+        for name, expr in REPORT_COLUMNS
+        if name in ("footnote", "url", "wayback_url", "wayback_date")
+    )
     rows = stream_rows(db, *citation_query(db, select, report_id))
     title = f"Sources of {report_id}" if report_id else "Cited sources"
     if output_format == "md":

@@ -17,13 +17,13 @@ from sqlite_utils import Database
 from warcio.archiveiterator import ArchiveIterator
 
 from ..capture.requisites import rewrite_css
-from ..check.verdicts import status_holds
 from ..config import DEFAULTS
 from ..errors import ArchiverError, InvalidURL, StorageError
 from ..net.fetch import decode_stored
 from ..pagetext import decode_body
 from ..store import private, require_report
 from ..urls import canonical_url
+from .bestcopy import best_copy_of, folder_param
 from .elsewhere import mementos_of, vantages_of
 from .inert import Provenance, make_inert, make_svg_inert
 from .wayback import copies, nearest_copy
@@ -57,7 +57,8 @@ def resolve_ref(db: Database, ref: str, report_id: str | None) -> list[int]:
 
 def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any]:
     """Everything stored about one source: verdict, citations, its copies and what each holds,
-    and the best copy: the one holding the cited content nearest the citation date."""
+    and the best copy: the one holding the cited content nearest the citation date, ranked
+    as ``status`` and ``report`` rank it (the ``source_copies`` view, store/migrations.py)."""
     source = db.table("sources").get(source_id)
     state = next(db.table("source_state").rows_where("source_id = ?", [source_id]), None) or {}
     citations = [
@@ -83,28 +84,22 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
             "error": c["error_type"],
             "holds": c["holds"],
             "holds_reason": c["holds_reason"],
+            "drifted": None if c["drifted"] is None else bool(c["drifted"]),
+            "similarity": c["similarity"],
             "method": c["method"],
             "capture_id": c["id"],
         }
         for c in db.table("captures").rows_where("source_id = ?", [source_id], order_by="id desc")
     ]
-    local = _local_copy(captures, data_dir)
+    ranked = list(
+        db.query("select * from source_copies where source_id = ? order by place", [source_id])
+    )
+    local = _local_copy(captures, ranked, data_dir)
     if local is not None:
         local.update(made_of(db, local["capture_id"], data_dir))
         local["requisites"] = _requisites_of(db, local["capture_id"])
+    best = best_copy_of(db, source_id, data_dir)
     verdict = state.get("verdict") or "unchecked"
-    nearest = nearest_copy(db, source_id)
-    snapshots = [{**s, "holds": status_holds(s["status"])} for s in copies(db, source_id)]
-    live = state.get("final_url") or source["url"] if verdict in ("ok", "redirected") else None
-    ordered, best = _copies_in_order(
-        cited_on=_cited_on(db, source_id),
-        live={"url": live, "at": state.get("checked_at"), "drifted": bool(state.get("drifted"))}
-        if live
-        else None,
-        nearest=nearest,
-        newest=next((s for s in reversed(snapshots) if s["status"] in (200, None)), None),
-        local=local,
-    )
     return {
         "url": citations[0]["url"] if citations else source["url"],
         "canonical_url": source["canonical_url"],
@@ -118,9 +113,9 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
         "citations": citations,
         "local": local,
         "captures": captures,
-        "wayback": nearest,
-        "wayback_copies": snapshots,
-        "copies": ordered,
+        "wayback": nearest_copy(db, source_id),
+        "wayback_copies": copies(db, source_id),
+        "copies": _copies_in_order(ranked, local),
         "best": best["kind"] if best else None,
         "best_copy": best,
         "mementos": mementos_of(db, source_id),
@@ -208,17 +203,19 @@ def replay_files(db: Database, capture_id: int) -> list[str]:
     return files
 
 
-def _local_copy(captures: list[dict[str, Any]], data_dir: Path) -> dict[str, Any] | None:
-    """The local copy to give a reader: the earliest full capture that holds the content (the
-    nearest to the citation), else the newest full capture, whatever it holds."""
-    full = [c for c in captures if c["status"] == "captured"]  # newest first
-    content = [c for c in full if c["holds"] == "content"]
-    pick = content[-1] if content else (full[0] if full else None)
-    if pick is None:
+def _local_copy(
+    captures: list[dict[str, Any]], ranked: list[dict[str, Any]], data_dir: Path
+) -> dict[str, Any] | None:
+    """The local copy to give a reader: the full capture ranked first (the one that holds
+    the content nearest the citation, else the newest)."""
+    pick_id = next((r["capture_id"] for r in ranked if r["kind"] == "local"), None)
+    if pick_id is None:
         return None
+    full = [c for c in captures if c["status"] == "captured"]  # newest first
+    pick = next(c for c in full if c["capture_id"] == pick_id)
     latest = next(c for c in captures if c["status"] != "failed")
     return {
-        "path": str((data_dir / pick["warc"]).resolve()),
+        "path": f"{folder_param(data_dir)}/{pick['warc']}" if pick["warc"] else None,
         "sha256": pick["sha256"],
         # The newest capture confirmed by later revisits: last seen so then.
         "captured_at": latest["captured_at"] if pick is full[0] else pick["captured_at"],
@@ -242,109 +239,41 @@ def _requisites_of(db: Database, capture_id: int) -> dict[str, Any]:
     return {"stored": row[1], "failed": row[2], "skipped": requisites_skipped(row[0])}
 
 
-def _cited_on(db: Database, source_id: int) -> str | None:
-    """The date the source was first cited: the earliest access date, else report date."""
-    row = db.execute(
-        "select min(coalesce(c.accessed, r.date)) from citations c "
-        "join reports r on r.id = c.report_id where c.source_id = ? and c.removed_at is null",
-        [source_id],
-    ).fetchone()
-    return row[0] if row else None
-
-
-def _moment(timestamp: str | None) -> str:
-    """A Wayback timestamp or an ISO time, comparable as text (``YYYY-MM-DDTHH:MM:SS``)."""
-    if not timestamp:
-        return ""
-    if "-" in timestamp:
-        return timestamp[:19]
-    t = timestamp.ljust(14, "0")
-    return f"{t[:4]}-{t[4:6]}-{t[6:8]}T{t[8:10]}:{t[10:12]}:{t[12:14]}"
-
-
 def _copies_in_order(
-    cited_on: str | None,
-    live: dict[str, Any] | None,
-    nearest: dict[str, Any] | None,
-    newest: dict[str, Any] | None,
-    local: dict[str, Any] | None,
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """The copies a reader can open, best first, and the best copy (None when no copy holds
-    the cited content). A copy that holds the content comes before one that does not; among
-    them, one from before the citation date (the latest) before one from after (the
-    earliest); a page whose text drifted since it was cited only when nothing else is left."""
+    ranked: list[dict[str, Any]], local: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The copies a reader can open, in the ranking's order, best first: the live page, the
+    Wayback copies nearest the citation and newest, each other web archive's memento (with
+    the ``archive`` holding it), and the local copy."""
     found: list[dict[str, Any]] = []
-    if live:
-        holds = "content"
-        found.append({"kind": "live", "url": live["url"], "holds": holds, "at": live["at"]})
-        found[-1]["drifted"] = live["drifted"]
-    if nearest:
-        found.append(
-            {
-                "kind": "wayback_nearest",
-                "url": nearest["url"],
-                "timestamp": nearest["timestamp"],
-                "holds": status_holds(nearest["status"]),
-            }
-        )
-    if newest and (nearest is None or newest["url"] != nearest["url"]):
-        found.append(
-            {
-                "kind": "wayback_newest",
-                "url": newest["url"],
-                "timestamp": newest["timestamp"],
-                "holds": newest["holds"],
-            }
-        )
-    if local:
-        found.append(
-            {
-                "kind": "local",
-                "path": local["path"],
-                "captured_at": local["captured_at"],
-                "holds": local["holds"],
-            }
-        )
-    day = cited_on or ""
-
-    def rank(copy: dict[str, Any]) -> tuple[int, int]:
-        when = _moment(copy.get("timestamp") or copy.get("captured_at") or copy.get("at"))
-        moment = int("".join(ch for ch in when if ch.isdigit()) or 0)
-        if copy["holds"] != "content":
-            return (3, 0)
-        if copy.get("drifted"):
-            return (2, 0)
-        if day and when[:10] <= day:  # before the citation: the latest first
-            return (0, -moment)
-        return (1, moment)
-
-    found.sort(key=rank)
-    for copy in found:
-        copy.pop("at", None)
-    best = found[0] if found and found[0]["holds"] == "content" else None
-    return found, _best_copy(best, day) if best else None
-
-
-def _best_copy(copy: dict[str, Any], cited_on: str) -> dict[str, Any]:
-    when = copy.get("captured_at") or (
-        _moment(copy["timestamp"]) + "+00:00" if copy.get("timestamp") else None
-    )
-    if copy.get("drifted"):
-        reason = "the live page, though its text changed since it was cited: no other copy"
-    elif not cited_on:
-        reason = "no citation date is known"
-    elif when and when[:10] <= cited_on:
-        reason = f"the nearest copy from before the citation date, {cited_on}"
-    else:
-        reason = f"the nearest copy after the citation date, {cited_on}"
-    where = {"path": copy["path"]} if "path" in copy else {"url": copy["url"]}
-    return {
-        "holds": copy["holds"],
-        "kind": copy["kind"],
-        **where,
-        "captured_at": when,
-        "reason": reason,
-    }
+    for copy in ranked:
+        kind = copy["kind"]
+        if kind == "live":
+            found.append(
+                {"kind": kind, "url": copy["url"], "holds": copy["holds"]}
+                | {"drifted": bool(copy["drifted"])}
+            )
+        elif kind == "memento":
+            found.append(
+                {"kind": kind, "url": copy["url"], "captured_at": copy["at"]}
+                | {"holds": copy["holds"], "archive": copy["archive"]}
+            )
+        elif kind != "local":
+            found.append(
+                {"kind": kind, "url": copy["url"], "timestamp": copy["timestamp"]}
+                | {"holds": copy["holds"]}
+            )
+        elif local is not None and copy["capture_id"] == local["capture_id"]:
+            found.append(
+                {
+                    "kind": kind,
+                    "path": local["path"],
+                    "captured_at": local["captured_at"],
+                    "holds": local["holds"],
+                    "drifted": bool(copy["drifted"]),
+                }
+            )
+    return found
 
 
 def open_best(
@@ -463,10 +392,10 @@ def export_copy(
     max_bytes: int = DEFAULTS.max_capture_bytes,
     media_max_bytes: int = DEFAULTS.media_max_bytes,
 ) -> Export:
-    """Write a full capture (``capture_id``; by default the earliest that holds the cited
-    content, the nearest to the citation, else the newest) as ``index.html`` plus
-    ``files/``: made inert (nothing runs,
-    nothing is fetched: archiver/views/inert.py), with a banner saying what it is.
+    """Write a full capture (``capture_id``; by default the one ``get`` gives as the local
+    copy: that holds the cited content nearest the citation, else the newest) as
+    ``index.html`` plus ``files/``: made inert (nothing runs, nothing is fetched:
+    archiver/views/inert.py), with a banner saying what it is.
 
     Stored bodies are decoded at most ``max_bytes`` at a time (the most a capture stores of
     one body), and the requisites together at most ``max_bytes`` more: a compressed body that
@@ -487,15 +416,17 @@ def _export(
     max_bytes: int,
     media_max_bytes: int,
 ) -> Export:
-    where, params = "source_id = ? and status = 'captured'", [source_id]
-    if capture_id is not None:
-        where, params = where + " and id = ?", [source_id, capture_id]
+    if capture_id is None:
+        # The one the ranking puts first: the copy a reader should get.
+        ranked = db.execute(
+            "select capture_id from source_copies where source_id = ? and kind = 'local' "
+            "order by place limit 1",
+            [source_id],
+        ).fetchone()
+        capture_id = ranked[0] if ranked else None
     capture = next(
         db.table("captures").rows_where(
-            where,
-            params,
-            order_by="holds = 'content' desc, case when holds = 'content' then id end, id desc",
-            limit=1,
+            "source_id = ? and status = 'captured' and id = ?", [source_id, capture_id]
         ),
         None,
     )

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from ..config import DEFAULTS
 from ..errors import ArchiverError
 from ..store import require_report
+from .bestcopy import BEST_COPY, BEST_COPY_CSV, BEST_COPY_SHORT, folder_param, with_best_copy
 from .jsonworker import CHUNK_ROWS, END_OF_BLOCK, FAILED, write_blocks
 
-STATUS_COLUMNS = ("report", "footnote", "position", "url", "verdict", "reason", "since")
+# The columns of `archiver status` on a terminal.
+STATUS_COLUMNS = (
+    "report", "footnote", "position", "url", "verdict", "reason", "since", "best_copy",
+)  # fmt: skip
 
 
 def _iso(timestamp: str) -> str:
@@ -70,6 +78,11 @@ CITATION_COLUMNS: tuple[tuple[str, str], ...] = (
     # The other web archives that hold a memento of its content, each with its date.
     ("mementos", "m.mementos"),
 )
+# A JSON row holds the best copy as an object (the last key); CSV as columns, a table as a
+# word.
+JSON_COLUMNS = (*CITATION_COLUMNS, ("best_copy", BEST_COPY.compact()))
+CSV_COLUMNS = (*CITATION_COLUMNS, *BEST_COPY_CSV)
+_TABLE_ONLY = {"best_copy": BEST_COPY_SHORT}
 CITATIONS_FROM = "from citations c join source_status m on m.source_id = c.source_id"
 
 
@@ -78,10 +91,11 @@ def citation_query(
     select: str,
     report_id: str | None = None,
     order_by: str = "c.report_id, c.footnote, c.position",
+    select_params: Sequence[Any] = (),
 ) -> tuple[str, list[Any]]:
-    """The SQL and parameters reading ``select`` (over ``CITATIONS_FROM``) for every current
-    (not removed) citation, or one report's."""
-    where, params = "c.removed_at is null", []
+    """The SQL and parameters reading ``select`` (over ``CITATIONS_FROM``, taking
+    ``select_params``) for every current (not removed) citation, or one report's."""
+    where, params = "c.removed_at is null", list(select_params)
     if report_id is not None:
         require_report(db, report_id)
         where += " and c.report_id = ?"
@@ -89,24 +103,31 @@ def citation_query(
     return f"select {select} {CITATIONS_FROM} where {where} order by {order_by}", params
 
 
-def citation_rows(db: Database, report_id: str | None = None) -> Iterator[dict[str, Any]]:
+def citation_rows(
+    db: Database, report_id: str | None = None, data_dir: Path = DEFAULTS.data_dir
+) -> Iterator[dict[str, Any]]:
     """One row per current (not removed) citation, in report and footnote order, with the
-    source's verdict, its Wayback Machine copies and its newest local capture; read as they
-    are used, so a million rows take no more memory than one."""
-    select = ", ".join(f"{expr} as {name}" for name, expr in CITATION_COLUMNS)
-    return stream_rows(db, *citation_query(db, select, report_id))
+    source's verdict, its Wayback Machine copies, its newest local capture and its best copy
+    (local copies are in ``data_dir``); read as they are used, so a million rows take no
+    more memory than one."""
+    select = ", ".join(expr for _, expr in CSV_COLUMNS)
+    sql, params = citation_query(db, select, report_id, select_params=[folder_param(data_dir)])
+    return with_best_copy([name for name, _ in CITATION_COLUMNS], stream_tuples(db, sql, params))
 
 
-def citation_rows_json(db: Database, report_id: str | None = None) -> Iterator[bytes]:
+def citation_rows_json(
+    db: Database, report_id: str | None = None, data_dir: Path = DEFAULTS.data_dir
+) -> Iterator[bytes]:
     """``citation_rows`` as a UTF-8 JSON list with one object per line, each built by
     SQLite's ``json_object``, in pieces. Every report's rows at once (a million in a few
     seconds) are read by worker processes, one block of reports after another."""
-    pairs = ", ".join(f"'{name}', {expr}" for name, expr in CITATION_COLUMNS)
+    pairs = ", ".join(f"'{name}', {expr}" for name, expr in JSON_COLUMNS)
     select = f"cast(json_object({pairs}) as blob)"
+    folder = [folder_param(data_dir)]
     path = db.execute("pragma database_list").fetchone()[2]
-    blocks = _report_blocks(db, select) if report_id is None and path else []
+    blocks = _report_blocks(db, select, folder) if report_id is None and path else []
     if len(blocks) < 2 * _WORKERS:
-        chunks = _chunks(db, *citation_query(db, select, report_id))
+        chunks = _chunks(db, *citation_query(db, select, report_id, select_params=folder))
     else:
         chunks = _chunks_from_workers(path, blocks)
     first = True
@@ -129,10 +150,13 @@ def _chunks(db: Database, sql: str, params: list[Any]) -> Iterator[bytes]:
 # one reads: large enough that a block's query costs little, small enough that the first
 # rows come at once.
 _WORKERS = 2
+_PIPE_BYTES = 1 << 20
 _BLOCK_CITATIONS = 20_000
 
 
-def _report_blocks(db: Database, select: str) -> list[tuple[str, list[Any]]]:
+def _report_blocks(
+    db: Database, select: str, select_params: list[Any]
+) -> list[tuple[str, list[Any]]]:
     """Queries over runs of consecutive reports, each about ``_BLOCK_CITATIONS`` citations."""
     sql = f"select {select} {CITATIONS_FROM} where c.removed_at is null "
     sql += "and c.report_id >= ? and c.report_id <= ? order by c.report_id, c.footnote, c.position"
@@ -142,7 +166,7 @@ def _report_blocks(db: Database, select: str) -> list[tuple[str, list[Any]]]:
         first = rid if first is None else first
         count += citations
         if count >= _BLOCK_CITATIONS or n == len(reports) - 1:
-            blocks.append((sql, [first, rid]))
+            blocks.append((sql, [*select_params, first, rid]))
             first, count = None, 0
     return blocks
 
@@ -153,6 +177,7 @@ def _chunks_from_workers(path: str, blocks: list[tuple[str, list[Any]]]) -> Iter
     pipes, workers = [], []
     for w in range(_WORKERS):
         receive, send = context.Pipe(duplex=False)
+        _widen(receive)
         worker = context.Process(
             target=write_blocks, args=(path, blocks[w::_WORKERS], send), daemon=True
         )
@@ -170,6 +195,13 @@ def _chunks_from_workers(path: str, blocks: list[tuple[str, list[Any]]]) -> Iter
             worker.join()
 
 
+def _widen(pipe: Connection) -> None:
+    """Let a pipe hold a whole chunk (Linux: 64 KB by default), so a worker writes each in
+    one go instead of taking turns with the reader every 64 KB."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+
+
 def _receive(pipe: Connection) -> bytes:
     try:
         chunk = pipe.recv_bytes()
@@ -181,11 +213,18 @@ def _receive(pipe: Connection) -> bytes:
 
 
 def citation_tuples(
-    db: Database, columns: Sequence[str], report_id: str | None = None
+    db: Database,
+    columns: Sequence[str],
+    report_id: str | None = None,
+    data_dir: Path = DEFAULTS.data_dir,
 ) -> Iterator[tuple[Any, ...]]:
-    """Only ``columns`` of ``citation_rows``, as tuples, for CSV and tables."""
-    exprs = dict(CITATION_COLUMNS)
-    return stream_tuples(db, *citation_query(db, ", ".join(exprs[c] for c in columns), report_id))
+    """Only ``columns`` of ``CSV_COLUMNS`` (or ``STATUS_COLUMNS``), as tuples, for CSV and
+    tables."""
+    exprs = dict(CSV_COLUMNS) | _TABLE_ONLY
+    chosen = [exprs[c] for c in columns]
+    folder = [folder_param(data_dir)] * sum(expr.count("?") for expr in chosen)
+    sql, params = citation_query(db, ", ".join(chosen), report_id, select_params=folder)
+    return stream_tuples(db, sql, params)
 
 
 def stream_rows(db: Database, sql: str, params: list[Any]) -> Iterator[dict[str, Any]]:

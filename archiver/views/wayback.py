@@ -20,12 +20,13 @@ def nearest_copy(db: Database, source_id: int) -> dict[str, Any] | None:
 
 
 def copies(db: Database, source_id: int) -> list[dict[str, Any]]:
-    """Every capture of a source the Archive told us about, oldest first."""
+    """Every capture of a source the Archive told us about, oldest first, with what it
+    holds."""
     return [
         dict(row)
         for row in db.query(
-            "select timestamp, url, original, status, mimetype, digest, length from "
-            "wayback_snapshots where source_id = ? order by timestamp, id",
+            "select timestamp, url, original, status, mimetype, digest, length, holds from "
+            "wayback_copies where source_id = ? order by timestamp, id",
             [source_id],
         )
     ]

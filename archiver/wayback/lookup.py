@@ -314,11 +314,11 @@ def _targets(
 ) -> list[_Target]:
     """The sources to ask about, each with its citation date; recent answers are not asked again."""
     sources = [(r["id"], r["url"]) for r in scoped_sources(db, "s.id, s.url", report_id, url)]
+    # When each source was first cited, as its copies are ranked from (kept by the importer).
     dates = {
-        r["source_id"]: r["cited"]
+        r["source_id"]: r["cited_on"]
         for r in db.query(
-            "select c.source_id, min(coalesce(c.accessed, r.date)) as cited from citations c "
-            "join reports r on r.id = c.report_id where c.removed_at is null group by c.source_id"
+            "select source_id, cited_on from source_status where cited_on is not null"
         )
     }
     first_cited = {

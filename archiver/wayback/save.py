@@ -20,6 +20,7 @@ which the Archive now answers with 401 or 429.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from ..errors import CallFailed, Paused
 from ..store import scoped_sources, stamp
 from .client import ArchiveClient, Reply
 from .options import WaybackOptions, WaybackSummary
-from .timestamps import wayback_timestamp
+from .timestamps import timestamp_moment, wayback_timestamp
 
 
 class SaveState(enum.StrEnum):
@@ -144,8 +145,11 @@ class SaveLog:
         self._ids = json.dumps(source_ids)
 
     def queue_missing(self, options: WaybackOptions, now: datetime) -> None:
-        """Queue the sources with no capture holding content (a recent block page or "not
-        found" is no copy of the page), no open save and no failed save within the window."""
+        """Queue the sources with no capture holding content within the window (a block
+        page or a "not found" is no copy of the page), no open save and no save that ended
+        within the window (saved, whatever it holds, or failed: tried again after it).
+        What a capture holds is read from ``wayback_copies``, as ``get`` and the ranking of
+        copies read it."""
         since = now - timedelta(days=options.wayback_save_within)
         # Read in full before writing: a half-read query keeps an old snapshot open, and this
         # connection could then not begin its write once another one has committed.
@@ -158,9 +162,9 @@ class SaveLog:
                     w.state in ('queued', 'submitted', 'retry-later')
                     or (w.state = 'saved' and w.timestamp >= :since_ts)
                     or (w.state = 'failed' and w.finished_at >= :since)))
-              and not exists (select 1 from wayback_snapshots p
+              and not exists (select 1 from wayback_copies p
                               where p.source_id = s.id and p.timestamp >= :since_ts
-                                and (p.status is null or p.status between 200 and 299))
+                                and p.holds = 'content')
             order by s.id
             """,
                 {
@@ -187,10 +191,14 @@ class SaveLog:
                 self._event(save_id, None, SaveState.QUEUED, stamp(now), {})
 
     def rows(self, where: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """The saves in scope matching ``where``, each with its source's URL and the newest
+        Archive capture of it that does not hold the content (``newest_other``)."""
         return [
             dict(r)
             for r in self.db.query(
-                "select w.*, s.url from wayback_saves w join sources s on s.id = w.source_id "
+                "select w.*, s.url, (select max(p.timestamp) from wayback_copies p "
+                "where p.source_id = w.source_id and p.holds != 'content') as newest_other "
+                "from wayback_saves w join sources s on s.id = w.source_id "
                 f"where w.source_id in (select value from json_each(?)) and ({where}) "
                 "order by w.id",
                 [self._ids, *(params or [])],
@@ -332,6 +340,10 @@ class _SaveRun:
     def _submit(self, row: dict[str, Any]) -> _Job | None:
         """Submit one URL; the job id is committed before anything else happens."""
         seconds = int(self.options.wayback_save_within * 86400)
+        with contextlib.suppress(TypeError, ValueError):  # none, or not a timestamp
+            # A recent block page or "not found" is no copy: SPN2 must not answer with it.
+            since = self.clock.now() - timestamp_moment(row["newest_other"])
+            seconds = max(1, min(seconds, int(since.total_seconds()) - 1))
         form = {
             "url": row["url"],
             "if_not_archived_within": str(seconds),

@@ -25,10 +25,19 @@ def wayback_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
 
 
+def timestamp_moment(timestamp: str) -> datetime:
+    """A 14-digit Archive timestamp as a moment (UTC).
+
+    >>> timestamp_moment("20180403090500").isoformat()
+    '2018-04-03T09:05:00+00:00'
+    """
+    return datetime.strptime(timestamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
 def iso_from_timestamp(timestamp: str) -> str:
     """A 14-digit Archive timestamp as ISO 8601 (UTC), the way the database writes moments.
 
     >>> iso_from_timestamp("20180403090500")
     '2018-04-03T09:05:00+00:00'
     """
-    return stamp(datetime.strptime(timestamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC))
+    return stamp(timestamp_moment(timestamp))

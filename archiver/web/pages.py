@@ -69,7 +69,9 @@ def report_data(
         if shown == "broken"
         else (lambda row: row["verdict"] == shown)
     )
-    matching = (row for row in ordered_rows(db, report_id, by_urgency=False) if wanted(row))
+    matching = (
+        row for row in ordered_rows(db, report_id, data_dir, by_urgency=False) if wanted(row)
+    )
     start = (page - 1) * ROWS_PER_PAGE
     rows = list(itertools.islice(matching, start, start + ROWS_PER_PAGE + 1))
     more = len(rows) > ROWS_PER_PAGE
