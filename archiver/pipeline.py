@@ -23,7 +23,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from .cadence import parse_duration
-from .clock import SYSTEM_CLOCK, Clock, Progress, with_stop
+from .clock import SYSTEM_CLOCK, Clock, Progress
 from .config import Settings
 from .errors import ArchiverError, Interrupted
 from .ingest import detect_format, read_report
@@ -315,18 +315,15 @@ class _Work:
         options = memento_options(self.settings)
         if not options.archives:
             return
-        try:
-            found = lookup_mementos(
-                self.db,
-                options,
-                report_id=self.report_id,
-                url=self.url,
-                clock=with_stop(self.clock, self.stop),
-            )
-        except Interrupted:
-            wayback.interrupted = True
-            wayback.message += "; interrupted while asking the other web archives"
-            return
+        found = lookup_mementos(
+            self.db,
+            options,
+            report_id=self.report_id,
+            url=self.url,
+            clock=self.clock,
+            stop=self.stop,
+        )
+        wayback.interrupted = wayback.interrupted or found.interrupted
         wayback.memento = found.as_dict()
         wayback.message = "; ".join(m for m in (wayback.message, found.message) if m)
 

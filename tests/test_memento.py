@@ -5,6 +5,7 @@ within the same politeness as the Wayback lookups. Real archives on loopback
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -194,3 +195,20 @@ def test_listed_status_is_used_and_a_429_pauses_that_archive(
     asked = len(b.requests)
     lookup_mementos(db, options(f"b={b.timemap()}"), url=SOURCE, clock=FakeClock())
     assert len(b.requests) == asked  # still paused: not asked again
+
+
+def test_a_stop_ends_the_lookups_at_their_next_wait(
+    db: Database, archives: tuple[MementoArchive, MementoArchive, MementoArchive]
+) -> None:
+    a, b, _ = archives
+    cite(db)
+    a.hold(SOURCE, Held("20180101000000"))
+    b.hold(SOURCE, Held("20180101000000"))
+    stop = threading.Event()
+    stop.set()
+    found = lookup_mementos(
+        db, options(f"a={a.timemap()}", f"b={b.timemap()}"), clock=FakeClock(), stop=stop
+    )
+    assert found.interrupted and "interrupted" in found.message
+    assert not b.requests  # nothing more was started
+    assert db.table("memento_lookups").count == 0  # the lookup cut short left no half row

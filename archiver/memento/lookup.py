@@ -21,6 +21,7 @@ is read in one pass and costs a few objects per archive.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
@@ -30,8 +31,8 @@ from urllib.parse import urljoin
 from sqlite_utils import Database
 
 from ..check.verdicts import BLOCKING_STATUS, classify, copy_holds
-from ..clock import SYSTEM_CLOCK, Clock, Progress
-from ..errors import Paused
+from ..clock import SYSTEM_CLOCK, Clock, Progress, with_stop
+from ..errors import Interrupted, Paused
 from ..net.fetch import FetchResult
 from ..net.outage import NETWORK_LEVEL_ERRORS
 from ..pagetext import Page, decode_body
@@ -111,7 +112,8 @@ class _Nearest:
 class MementoSummary:
     """What the Memento lookups did: ``looked_up`` (source × endpoint asks), ``found``
     (sources with a memento that holds their content), ``archives`` (those mementos, by the
-    archive holding them), ``errors`` by type, ``paused_until`` by host, ``unreachable``."""
+    archive holding them), ``errors`` by type, ``paused_until`` by host, ``unreachable`` (no
+    archive answered: nothing changed), ``interrupted`` (stopped at one of its waits)."""
 
     looked_up: int = 0
     found: int = 0
@@ -119,6 +121,7 @@ class MementoSummary:
     errors: dict[str, int] = field(default_factory=dict)
     paused_until: dict[str, str] = field(default_factory=dict)
     unreachable: bool = False
+    interrupted: bool = False
     message: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -140,11 +143,17 @@ def lookup_mementos(
     report_id: str | None = None,
     url: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    stop: threading.Event | None = None,
     on_progress: Progress | None = None,
 ) -> MementoSummary:
     """Ask every Memento archive about the sources of one report, one URL (always asked), or
-    all (those not asked within ``lookup_every`` days)."""
+    all (those not asked within ``lookup_every`` days).
+
+    stop: once set, the run ends at its next wait; every lookup finished by then is stored,
+    and the summary says ``interrupted``.
+    """
     summary = MementoSummary()
+    clock = with_stop(clock, stop)
     if not options.archives:
         summary.message = "no Memento archives configured"
         return summary
@@ -159,6 +168,9 @@ def lookup_mementos(
             except Paused as paused:
                 summary.paused_until[paused.kind] = stamp(paused.until)
                 continue
+            except Interrupted:
+                summary.interrupted = True
+                break
             if rows[0]["error_type"] in NETWORK_LEVEL_ERRORS and not answered:
                 held.append(rows)
                 if len(held) >= UNREACHABLE_AFTER:
@@ -184,6 +196,8 @@ def lookup_mementos(
         )
         if summary.paused_until:
             summary.message += f"; paused after a 429: {', '.join(sorted(summary.paused_until))}"
+        if summary.interrupted:
+            summary.message += "; interrupted, the rest left for the next run"
     return summary
 
 
