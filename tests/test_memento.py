@@ -212,3 +212,13 @@ def test_a_stop_ends_the_lookups_at_their_next_wait(
     assert found.interrupted and "interrupted" in found.message
     assert not b.requests  # nothing more was started
     assert db.table("memento_lookups").count == 0  # the lookup cut short left no half row
+
+
+def test_a_malformed_archive_entry_is_a_one_line_setting_error() -> None:
+    from archiver.config import load_settings
+    from archiver.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="memento_archives"):
+        load_settings(environ={"ARCHIVER_MEMENTO_ARCHIVES": "loc webarchive.loc.gov"})
+    none = load_settings(environ={"ARCHIVER_MEMENTO_ARCHIVES": ""})
+    assert none.memento_archives == ()
