@@ -28,6 +28,7 @@ from .errors import ArchiverError
 from .ingest import FORMATS, iso_date, read_report
 from .ingest.csvfile import write_csv
 from .ingest.importer import ImportResult, import_report
+from .net.vantage import parse_vantages
 from .pipeline import MAIN_JOB as MAIN_STAGES
 from .pipeline import MAX_LISTED, RunSummary, run_main_job
 from .store import open_db
@@ -396,8 +397,10 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
     live, wayback_nearest, wayback_newest, local, each with `holds`: content, block_page,
     login_wall, not_found, error, truncated), `best` (the kind of the best copy) and
     `best_copy` ({holds, kind, url or path, captured_at, reason}): only ever a copy that holds
-    the cited content, the one nearest the citation date; null when none does. A footnote
-    citing two URLs prints a list of two.
+    the cited content, the one nearest the citation date; null when none does; `mementos`
+    (each other web archive's memento: {archive, url, datetime, status, holds, …}) and
+    `vantages` (what each vantage point saw at the latest check: {vantage, reached, outcome,
+    reason, …}). A footnote citing two URLs prints a list of two.
 
     Example: archiver get 14 --report odf-2018-kazakhstan-dck --open
     """
@@ -462,6 +465,16 @@ def get(context: Context, ref: str, report_id: str | None, as_json: bool, open_:
             when = copy.get("timestamp") or copy.get("captured_at") or ""
             holds = copy["holds"] + (", drifted" if copy.get("drifted") else "")
             click.echo(f"  {copy['kind']}: {_cell(where)} {when} [{holds}]".rstrip())
+        for memento in item["mementos"]:
+            held = memento["holds"] or memento["error"] or memento["holds_reason"] or "unknown"
+            held_at = f"{_cell(memento['url'])} {memento['datetime']}" if memento["url"] else "none"
+            click.echo(f"  in {_cell(memento['archive'])}: {held_at} [{held}]")
+        for seen in item["vantages"]:
+            said = seen["reason"] or seen["outcome"]
+            click.echo(
+                f"  through {_cell(seen['vantage'])}: {seen['outcome']} ({_cell(said)})"
+                + (" — reached" if seen["reached"] else "")
+            )
 
 
 def _no_content(item: dict[str, Any]) -> str:
@@ -937,6 +950,8 @@ def settings(context: Context) -> None:
     for key, value in context.settings.as_dict().items():
         if Settings.is_secret(key) and value:
             value = "*** (set)"
+        elif Settings.has_credentials(key):
+            value = tuple(vantage.shown for vantage in parse_vantages(value))
         click.echo(f"{key} = {value}    # ARCHIVER_{key.upper()}: {Settings.help(key)}")
 
 

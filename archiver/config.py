@@ -15,15 +15,22 @@ from typing import Any
 
 from .cadence import validate_cadences
 from .errors import ConfigError
+from .memento.archives import parse_archives
+from .net.vantage import parse_vantages
 from .version import __version__
 
 CONFIG_FILENAME = "archiver.toml"
 ENV_PREFIX = "ARCHIVER_"
 
 
-def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
-    """A setting's default and help; a secret one is left out of repr and shown masked."""
-    return field(default=default, repr=not secret, metadata={"help": help, "secret": secret})
+def _setting(default: Any, help: str, *, secret: bool = False, credentials: bool = False) -> Any:
+    """A setting's default and help; a secret one is left out of repr and shown masked, one
+    that may hold credentials (proxy URLs) is left out of repr and shown with them masked."""
+    return field(
+        default=default,
+        repr=not (secret or credentials),
+        metadata={"help": help, "secret": secret, "credentials": credentials},
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,25 @@ class Settings:
     )
     wayback_poll_interval: float = _setting(5.0, "seconds between polls of Save Page Now jobs")
     wayback_lookups_per_minute: float = _setting(20.0, "CDX and availability requests per minute")
+    memento_archives: tuple[str, ...] = _setting(
+        (
+            "archive.today=https://archive.ph/timemap/{url}",
+            "arquivo.pt=https://arquivo.pt/wayback/timemap/link/{url}",
+            "loc=https://webarchive.loc.gov/all/timemap/link/{url}",
+            "timetravel=https://timetravel.mementoweb.org/timemap/link/{url}",
+        ),
+        "other web archives asked over Memento: NAME=URL of a TimeMap or TimeGate ({url}: "
+        "the cited URL) or an aggregator; none: only the Wayback Machine",
+    )
+    vantage_points: tuple[str, ...] = _setting(
+        (),
+        "NAME=URL proxies elsewhere (http, https, socks5, socks5h) through which failing and "
+        "blocked sources are checked again, before any is called dead",
+        credentials=True,
+    )
+    capture_via_vantage: bool = _setting(
+        False, "capture a source that only a vantage point can reach through that vantage"
+    )
     check_every: str = _setting(
         "1d", "scheduler: how often sources are checked (90s, 6h, 1d, or cron like 0 3 * * *)"
     )
@@ -166,6 +192,11 @@ class Settings:
     @classmethod
     def is_secret(cls, key: str) -> bool:
         return bool(next(f for f in dataclasses.fields(cls) if f.name == key).metadata["secret"])
+
+    @classmethod
+    def has_credentials(cls, key: str) -> bool:
+        field = next(f for f in dataclasses.fields(cls) if f.name == key)
+        return bool(field.metadata["credentials"])
 
     def as_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.names()}
@@ -318,6 +349,8 @@ def _validate(settings: Settings) -> None:
             allowed = f"at least {low}" if high is None else f"between {low} and {high}"
             raise ConfigError(f"setting {key} = {value} is out of range: must be {allowed}")
     validate_cadences(settings.as_dict())
+    parse_vantages(settings.vantage_points)
+    parse_archives(settings.memento_archives)
     if settings.media not in ("auto", "off"):
         raise ConfigError(f"setting media = {settings.media!r}: expected auto or off")
     if not settings.browser.strip():

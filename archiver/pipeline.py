@@ -292,7 +292,7 @@ class _Work:
     def _wayback(self) -> None:
         from .wayback import lookup_and_save, wayback_options
 
-        self.summary.wayback = lookup_and_save(
+        wayback = self.summary.wayback = lookup_and_save(
             self.db,
             wayback_options(self.settings),
             report_id=self.report_id,
@@ -303,6 +303,29 @@ class _Work:
             stop=self.stop,
             on_progress=self._progress("wayback"),
         )
+        if self.lookup and not wayback.interrupted and not wayback.archive_unreachable:
+            self._mementos(wayback)
+
+    def _mementos(self, wayback: Any) -> None:
+        """The other web archives (Memento), asked after the Wayback Machine's lookups, in
+        the same stage and within the same budgets."""
+        from .memento.client import memento_options
+        from .memento.lookup import lookup_mementos
+
+        options = memento_options(self.settings)
+        if not options.archives:
+            return
+        found = lookup_mementos(
+            self.db,
+            options,
+            report_id=self.report_id,
+            url=self.url,
+            clock=self.clock,
+            stop=self.stop,
+        )
+        wayback.interrupted = wayback.interrupted or found.interrupted
+        wayback.memento = found.as_dict()
+        wayback.message = "; ".join(m for m in (wayback.message, found.message) if m)
 
 
 def _finish(db: Database, summary: RunSummary) -> None:

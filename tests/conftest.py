@@ -12,6 +12,7 @@ from pathlib import Path
 import netguard
 import pytest
 from click.testing import CliRunner, Result
+from memento_standin import archives  # noqa: F401 - the `archives` fixture
 from sqlite_utils import Database
 from testweb import tls_web, web, web2  # noqa: F401 - fixtures for every test module
 from wayback_standin import wayback_fixture  # noqa: F401 - the `wayback` fixture
@@ -119,7 +120,7 @@ def run_cli(
 ) -> Callable[..., Result]:
     """Invoke ``archiver`` in tmp_path with no ARCHIVER_* variables from the outer environment,
     and the Wayback Machine the test's local stand-in (the `wayback` fixture), never the real
-    one; ``env`` may point elsewhere."""
+    one, and no other web archive; ``env`` may point elsewhere."""
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
         if name.startswith("ARCHIVER_"):
@@ -129,6 +130,8 @@ def run_cli(
     monkeypatch.setenv("ARCHIVER_BROWSER", "off")
     monkeypatch.setenv("ARCHIVER_WAYBACK_URL", wayback.base)
     monkeypatch.setenv("ARCHIVER_WAYBACK_AVAILABILITY_URL", wayback.url("/wayback/available"))
+    # No Memento archive either: the public defaults are never contacted by tests.
+    monkeypatch.setenv("ARCHIVER_MEMENTO_ARCHIVES", "")
 
     def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)

@@ -73,6 +73,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
             "ARCHIVER_PER_HOST_DELAY": "0",
             "ARCHIVER_REQUISITES": "0",
             "ARCHIVER_WAYBACK_URL": wayback.base,
+            "ARCHIVER_MEMENTO_ARCHIVES": "",
             "ARCHIVER_WAYBACK_AVAILABILITY_URL": wayback.url("/wayback/available"),
         }
         run = Built(root, env, web)

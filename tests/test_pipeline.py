@@ -42,6 +42,7 @@ def environment(root: Path, web: TestWeb, wayback: WaybackStandin) -> dict[str, 
         "ARCHIVER_PER_HOST_DELAY": "0",
         "ARCHIVER_REQUISITES": "0",
         "ARCHIVER_WAYBACK_URL": wayback.base,
+        "ARCHIVER_MEMENTO_ARCHIVES": "",
         "ARCHIVER_WAYBACK_AVAILABILITY_URL": wayback.url("/wayback/available"),
     }
 

@@ -109,6 +109,7 @@ def service_env(
         "ARCHIVER_PER_HOST_DELAY": "0",
         "ARCHIVER_TIMEOUT": "5",
         "ARCHIVER_WAYBACK_URL": wayback.base,
+        "ARCHIVER_MEMENTO_ARCHIVES": "",
         "ARCHIVER_WAYBACK_AVAILABILITY_URL": wayback.url("/wayback/available"),
         "ARCHIVER_CHECK_EVERY": "2s",
         "ARCHIVER_RECHECK_FAILING_EVERY": "2s",

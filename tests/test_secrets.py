@@ -72,6 +72,7 @@ def test_no_form_of_the_keys_gets_out_of_a_failing_wayback_call(
     assert run_cli("import", "r.csv").exit_code == 0
     env = {
         "ARCHIVER_WAYBACK_URL": wayback.base,
+        "ARCHIVER_MEMENTO_ARCHIVES": "",
         "ARCHIVER_WAYBACK_AVAILABILITY_URL": wayback.url("/wayback/available"),
         "ARCHIVER_ALLOW_PRIVATE_NETWORKS": "1",
         # Pasted with a stray space and newline, as keys often are.

@@ -17,6 +17,7 @@ URL = "https://tengrinews.kz/kazakhstan_news/video-340610/"
 def env_for(wayback: WaybackStandin, keys: bool) -> dict[str, str]:
     env = {
         "ARCHIVER_WAYBACK_URL": wayback.base,
+        "ARCHIVER_MEMENTO_ARCHIVES": "",
         "ARCHIVER_WAYBACK_AVAILABILITY_URL": wayback.url("/wayback/available"),
         "ARCHIVER_ALLOW_PRIVATE_NETWORKS": "1",
     }

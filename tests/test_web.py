@@ -134,6 +134,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "ARCHIVER_DRIFT_THRESHOLD": "0.97",  # a few words changed are drift here
             "ARCHIVER_BROWSER": CHROMIUM or "off",
             "ARCHIVER_WAYBACK_URL": wayback.base,
+            "ARCHIVER_MEMENTO_ARCHIVES": "",
             "ARCHIVER_WAYBACK_AVAILABILITY_URL": wayback.url("/wayback/available"),
         }
         settings = load_settings(environ=env, cwd=root)

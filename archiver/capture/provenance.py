@@ -64,6 +64,7 @@ def provenance_json(
         "redirects": redirects,
         "captured_at": record.captured_at,
         "method": method,
+        "vantage": record.vantage,
         "ip": record.ip,
         "tls": {
             "subject": record.tls_subject,

@@ -35,6 +35,7 @@ from ..errors import ParseTimeout
 from ..net.fetch import Fetcher, FetchLimits, FetchResult
 from ..net.outage import Outage
 from ..net.pool import Attempt, HostGate, run_pool
+from ..net.vantage import Vantage, parse_vantages
 from ..pagetext import Page, decode_body, page_metadata
 from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
@@ -83,6 +84,8 @@ class CaptureOptions:
     media: str = DEFAULTS.media
     media_max_bytes: int = DEFAULTS.media_max_bytes
     media_timeout: float = DEFAULTS.media_timeout
+    # With capture_via_vantage: a source reachable only through one of them is captured so.
+    vantages: tuple[Vantage, ...] = ()
 
 
 def capture_options(settings: Settings) -> CaptureOptions:
@@ -110,6 +113,7 @@ def capture_options(settings: Settings) -> CaptureOptions:
         media=settings.media,
         media_max_bytes=settings.media_max_bytes,
         media_timeout=settings.media_timeout,
+        vantages=parse_vantages(settings.vantage_points) if settings.capture_via_vantage else (),
     )
 
 
@@ -121,6 +125,7 @@ class _Job:
     # The checker found this page to be its site's "not found" template (a soft 404 only a
     # probe of a missing path tells): a copy of it holds no content either.
     site_template: bool = False
+    via: str | None = None  # a vantage that reached it when this machine could not
 
 
 @dataclass
@@ -160,6 +165,7 @@ class CaptureRecord:
     media_text: str | None = None  # a video's title, description and subtitles: searchable
     requisites_skipped: dict[str, int] | None = None  # left out by the limits, by reason
     method: str = "http"  # http | browser
+    vantage: str | None = None  # the vantage point it was captured through, if not from here
     provenance: str | None = None  # JSON; also in the WARC as a resource
     resources: list[Resource] = field(default_factory=list)
 
@@ -240,11 +246,19 @@ def capture_sources(
         Fetcher(dataclasses.replace(options.limits, timeout=options.media_timeout))
         if options.media != "off"
         else None,
+        {v.name: Fetcher(options.limits, v) for v in options.vantages},
     )
     outage = Outage()
 
     def attempt(job: _Job) -> Attempt[CaptureRecord]:
-        return Attempt(_capture_one(run, job))
+        through = run.vantage_fetchers.get(job.via or "")
+        if through is None:
+            return Attempt(_capture_one(run, job))
+        # Page, requisites and the browser's requests all go through the vantage; media
+        # downloads (minutes long) are not made through it.
+        return Attempt(
+            _capture_one(dataclasses.replace(run, fetcher=through, media_fetcher=None), job)
+        )
 
     def failed(job: _Job, exc: Exception) -> CaptureRecord:
         # OSError: disk full, permissions; anything else is a bug in one capture.
@@ -301,9 +315,9 @@ def capture_sources(
             name="archiver-capture",
         )
     finally:
-        run.fetcher.close()
-        if run.media_fetcher is not None:
-            run.media_fetcher.close()
+        for fetcher in (run.fetcher, run.media_fetcher, *run.vantage_fetchers.values()):
+            if fetcher is not None:
+                fetcher.close()
         if run.browser is not None:
             run.browser.close()
     summary.interrupted = stop is not None and stop.is_set() and summary.done < len(jobs)
@@ -344,7 +358,11 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
             where c.source_id = s.id and c.status != 'failed'
             order by c.id desc limit 1) as captured_hash,
            exists(select 1 from captures c where c.source_id = s.id
-                  and c.status != 'failed') as captured""",
+                  and c.status != 'failed') as captured,
+           case when st.verdict = 'blocked' and st.reason = 'regional' then
+               (select vs.vantage from vantage_state vs where vs.source_id = s.id
+                and vs.outcome in ('ok', 'redirected') order by vs.vantage limit 1)
+           end as via""",
         report_id,
         url,
     )
@@ -353,7 +371,11 @@ def _select(db: Database, report_id: str | None, url: str | None, force: bool) -
         # The checker saw different content than the last capture holds: capture again.
         changed = row["checked_hash"] is not None and row["checked_hash"] != row["captured_hash"]
         if force or not row["captured"] or changed:
-            jobs.append(_Job(row["id"], row["url"], row["host"] or "", bool(row["site_template"])))
+            jobs.append(
+                _Job(
+                    row["id"], row["url"], row["host"] or "", bool(row["site_template"]), row["via"]
+                )
+            )
     return jobs
 
 
@@ -368,6 +390,7 @@ class _Run:
     clock: Clock
     browser: BrowserSession | None = None
     media_fetcher: Fetcher | None = None
+    vantage_fetchers: dict[str, Fetcher] = field(default_factory=dict)
 
 
 def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
@@ -377,6 +400,7 @@ def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
     started = run.clock.now()
     date = warc_date(started)
     record = CaptureRecord(job.source_id, job.url, stamp(started), "captured")
+    record.vantage = run.fetcher.vantage.name if run.fetcher.vantage is not None else None
     payload = SpooledPayload()
     host = urlsplit(job.url).hostname or ""
     try:
@@ -418,6 +442,11 @@ def _capture_one(run: _Run, job: _Job) -> CaptureRecord:
             if page.revisit_of is not None:
                 record.status = "revisit"
             notes: list[str] = []
+            if record.vantage is not None:
+                notes.append(
+                    f"captured through vantage point {record.vantage}: this machine could not "
+                    "reach the page (blocked, regional)"
+                )
             if run.browser is not None and _renders(result):
                 markup = _capture_in_browser(run, warc, record, result, date, deadline, notes)
             if record.method == "http" and options.requisites and markup is not None:

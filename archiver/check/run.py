@@ -36,10 +36,20 @@ from ..net.fetch import FetchLimits, FetchResult
 from ..net.http1 import LeanFetcher
 from ..net.outage import Outage
 from ..net.pool import Attempt, run_pool
+from ..net.vantage import Vantage, parse_vantages
 from ..pagetext import Page, decode_body, same_template
 from ..parsing import ParseLimits
 from ..store import scoped_sources, stamp
 from .drift import measure_drift, text_hash
+from .vantage import (
+    Candidate,
+    Rechecks,
+    apply_rechecks,
+    needs_recheck,
+    recheck,
+    store_rechecks,
+    vantage_note,
+)
 from .verdicts import Outcome, Rules, classify, next_state
 
 # The longest Retry-After we wait for within a run; longer ones are left to the next run.
@@ -65,6 +75,7 @@ class CheckOptions:
     per_host_concurrency: int = DEFAULTS.per_host_concurrency
     per_host_delay: float = DEFAULTS.per_host_delay
     canary_urls: tuple[str, ...] = DEFAULTS.canary_urls
+    vantages: tuple[Vantage, ...] = ()
 
 
 def check_options(settings: Settings) -> CheckOptions:
@@ -81,6 +92,7 @@ def check_options(settings: Settings) -> CheckOptions:
         per_host_concurrency=settings.per_host_concurrency,
         per_host_delay=settings.per_host_delay,
         canary_urls=settings.canary_urls,
+        vantages=parse_vantages(settings.vantage_points),
     )
 
 
@@ -158,6 +170,7 @@ class CheckSummary:
     drifted: list[str] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
+    vantages: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         # What dataclasses.asdict gives, without its deep copy of every value: a first check
@@ -166,6 +179,7 @@ class CheckSummary:
         summary["verdicts"] = dict(self.verdicts)
         summary["changes"] = [dict(change) for change in self.changes]
         summary["drifted"] = list(self.drifted)
+        summary["vantages"] = dict(self.vantages)
         return summary
 
 
@@ -203,6 +217,7 @@ def check_sources(
     frozen = not gc.get_freeze_count()
     if frozen:
         gc.freeze()
+    rechecks = Rechecks()
     try:
         canary_failure = _canaries_down(fetcher, options.canary_urls)
         if canary_failure:
@@ -211,6 +226,8 @@ def check_sources(
         else:
             done = _run_workers(db, fetcher, jobs, options, run_id, on_progress, now, stop)
             message = _network_down(done)
+            if not message:
+                rechecks = _second_opinions(done, options, now, stop)
     finally:
         fetcher.close()
         if frozen:
@@ -232,7 +249,12 @@ def check_sources(
             if done:
                 db.execute("update checks set counted = 0 where run_id = ?", [run_id])
         else:
+            apply_rechecks(db, f"temp.[{STAGED_STATE}]", done, rechecks, options.rules)
             _apply_verdicts(db, done, options, summary)
+            store_rechecks(db, run_id, rechecks, [item.job.source_id for item in done])
+            if rechecks.seen:
+                summary.vantages = rechecks.counts()
+                summary.message += vantage_note(summary.vantages, len(options.vantages))
         _drop_staging(db)
         summary.verdicts = _verdict_counts(db, [j.source_id for j in jobs])
         db.table("check_runs").update(
@@ -248,6 +270,38 @@ def check_sources(
             },
         )
     return summary
+
+
+def _second_opinions(
+    done: list[_Kept],
+    options: CheckOptions,
+    now: Callable[[], datetime],
+    stop: threading.Event | None,
+) -> Rechecks:
+    """Ask every vantage point about the sources that failed from here (check/vantage.py)."""
+    if not options.vantages:
+        return Rechecks()
+    candidates = [
+        Candidate(item.job.source_id, item.job.url, item.job.host, item.verdict, previous)
+        for item in done
+        if needs_recheck(
+            item.verdict,
+            item.reason,
+            item.error_type,
+            previous := (item.job.state or {}).get("verdict") or "unchecked",
+        )
+    ]
+    return recheck(
+        options.vantages,
+        candidates,
+        limits=options.limits,
+        parse=options.parse,
+        now=now,
+        concurrency=options.concurrency,
+        per_host_concurrency=options.per_host_concurrency,
+        per_host_delay=options.per_host_delay,
+        stop=stop,
+    )
 
 
 def _select_jobs(

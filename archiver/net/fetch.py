@@ -13,7 +13,8 @@ exceptions, the way a 404 is a result and not an exception.
 Error types: ``private_address``, ``dns_nxdomain``, ``dns_failure``, ``connection_refused``,
 ``network_unreachable``, ``connect_timeout``, ``timeout``, ``connection_reset``, ``tls_error``,
 ``redirect_loop``, ``too_many_redirects``, ``bad_redirect``, ``invalid_url``,
-``headers_too_large``, ``protocol_error``.
+``headers_too_large``, ``protocol_error``; through a vantage (net.vantage) also
+``vantage_unreachable``, ``vantage_refused``, ``host_unreachable`` and ``tunnel_failed``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import urllib3.exceptions
 from ..config import DEFAULTS, Settings
 from ..store.stamps import utc_now
 from . import dns, guard
+from .vantage import Vantage, VantageError
 
 MAX_REDIRECTS = 10
 CHUNK = 64 * 1024
@@ -198,6 +200,7 @@ class PreResolving:
     """
 
     limits: FetchLimits
+    remote_dns = False
 
     def __init__(self, limits: FetchLimits) -> None:
         self.limits = limits
@@ -212,14 +215,25 @@ class PreResolving:
         return deadline if deadline is not None else time.monotonic() + self.limits.timeout
 
     def _refuse_address(self, url: str) -> tuple[str, str] | None:
-        """Resolve the host and refuse non-public addresses before any connection is made."""
+        """Resolve the host and refuse non-public addresses before any connection is made.
+
+        Through a vantage that resolves names on its side (``remote_dns``), a name that does
+        not resolve here (a DNS block) is left to it; one that resolves to a private address
+        here is refused all the same.
+        """
         parts = urlsplit(url)
         host = parts.hostname
         if not host:
             return "invalid_url", f"no host in {url!r}"
         if self.limits.allow_private_networks:
             return None
-        addresses = self._resolve(host, parts.port or (443 if parts.scheme == "https" else 80))
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            addresses = self._resolve(host, port)
+        except (socket.gaierror, dns.ResolveTimeout):
+            if self.remote_dns and not _is_literal(host):
+                return None
+            raise
         private = [a for a in addresses if not guard.is_public_address(a)]
         if private:
             return "private_address", f"{host} resolves to non-public address {private[0]}"
@@ -239,11 +253,20 @@ class PreResolving:
         return infos
 
 
-class Fetcher(PreResolving):
-    """Makes bounded, guarded requests; one ``requests`` session per worker thread."""
+def _is_literal(host: str) -> bool:
+    return dns._literal(host, 80) is not None
 
-    def __init__(self, limits: FetchLimits) -> None:
+
+class Fetcher(PreResolving):
+    """Makes bounded, guarded requests; one ``requests`` session per worker thread.
+
+    vantage: send every request through this proxy (net.vantage), judged as direct ones are.
+    """
+
+    def __init__(self, limits: FetchLimits, vantage: Vantage | None = None) -> None:
         super().__init__(limits)
+        self.vantage = vantage
+        self.remote_dns = vantage is not None and vantage.scheme != "socks5"
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
@@ -260,6 +283,9 @@ class Fetcher(PreResolving):
             adapter = guard.GuardedAdapter(pool_connections=256, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
+            if self.vantage is not None and not self.vantage.socks:
+                url = self.vantage.proxy_url
+                session.proxies = {"http": url, "https": url}
             session.headers.update(
                 {
                     "User-Agent": self.limits.user_agent,
@@ -290,6 +316,7 @@ class Fetcher(PreResolving):
         raw_limit: int = 0,
         data: bytes | None = None,
         deadline: float | None = None,
+        follow_redirects: bool = True,
     ) -> FetchResult:
         """Fetch ``url``, following redirects by hand so each hop passes the address guard.
 
@@ -299,6 +326,7 @@ class Fetcher(PreResolving):
         data: a request body (the media downloader's API calls), sent again on each hop.
         deadline: a ``time.monotonic()`` moment the whole fetch (DNS and connect included)
         ends by, if sooner than ``timeout`` from now: a capture's own deadline.
+        follow_redirects: False to take a redirect as the answer (a Memento TimeGate's 302).
         """
         limits = self.limits
         budget = limits.max_bytes if max_bytes is None else max_bytes
@@ -310,6 +338,7 @@ class Fetcher(PreResolving):
         guard.context.allow_private = limits.allow_private_networks
         guard.context.deadline = started + allowed
         guard.context.addrinfo = self.addrinfo  # connections use (and wait for) our lookups
+        guard.context.via = self.vantage
         self._begin(guard.context.deadline)
         guard.context.watches = []
         guard.context.peer = None
@@ -334,7 +363,7 @@ class Fetcher(PreResolving):
                 try:
                     result.ttfb_ms = result.ttfb_ms or _ms_since(started)
                     location = response.headers.get("location")
-                    if response.is_redirect and location:
+                    if response.is_redirect and location and follow_redirects:
                         target = urljoin(current, location.strip())
                         result.redirects.append(
                             {
@@ -376,12 +405,17 @@ class Fetcher(PreResolving):
             for watch in guard.context.watches:
                 watch.done = True
             guard.context.addrinfo = None
+            guard.context.via = None
             result.ip = guard.context.peer
             result.tls_cert = guard.context.tls_cert
             result.tls_cert_der = guard.context.tls_cert_der
             result.elapsed_ms = _ms_since(started)
         if result.redirects and result.final_url is None:
             result.final_url = current
+        if self.vantage is not None and result.status == 407:
+            # Only a proxy asks for proxy credentials: the vantage, not the site.
+            result.error_type = "vantage_refused"
+            result.error_message = f"vantage {self.vantage.name} wants other credentials (407)"
         return result
 
     def _read_final(
@@ -505,6 +539,11 @@ def _classify(exc: BaseException, started: float, timeout: float) -> tuple[str, 
     too_large = next((e for e in _chain(exc) if isinstance(e, guard.HeadersTooLarge)), None)
     if too_large is not None:
         return "headers_too_large", str(too_large)
+    at_vantage = next((e for e in _chain(exc) if isinstance(e, VantageError)), None)
+    if at_vantage is not None:
+        return at_vantage.error_type, str(at_vantage)[:300]
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return _proxy_failure(exc, message)
     if isinstance(exc, socket.gaierror):
         if exc.errno == socket.EAI_NONAME:
             return "dns_nxdomain", message
@@ -533,6 +572,18 @@ def _classify(exc: BaseException, started: float, timeout: float) -> tuple[str, 
     ):
         return "connection_reset", message
     return "protocol_error", message
+
+
+def _proxy_failure(exc: BaseException, message: str) -> tuple[str, str]:
+    """An HTTP proxy (a vantage) that failed: unreachable itself, refusing the request
+    (407, 403), or unable to reach the site (a ``CONNECT`` answered 502, 503, 504)."""
+    text = " ".join(str(e) for e in _chain(exc))
+    if "Tunnel connection failed" in text:
+        code = text.split("Tunnel connection failed:", 1)[1].split()[0:1]
+        if code and code[0] in ("502", "503", "504"):
+            return "tunnel_failed", f"the vantage could not reach the site ({message})"
+        return "vantage_refused", f"the vantage refused to connect ({message})"
+    return "vantage_unreachable", f"no connection to the vantage ({message})"
 
 
 def _ms_since(started: float) -> int:

@@ -13,8 +13,12 @@ All act on the connection itself, through connection classes given to ``requests
   included) at ``MAX_HEAD_BYTES``: more is ``headers_too_large``, not megabytes held in memory
   (http.client alone allows 100 headers of 64 KB each, and 100 Continue heads without end).
 
-Per-request values (deadline, whether private addresses are allowed) travel in a thread-local,
-because ``requests`` runs each request synchronously in the calling thread.
+Per-request values (deadline, whether private addresses are allowed, the vantage) travel in a
+thread-local, because ``requests`` runs each request synchronously in the calling thread.
+
+Through a vantage (net.vantage) the socket's peer is the proxy, which the user named: it is not
+judged. The target is judged before the request, by the fetcher's own lookup; a ``socks5h``
+or HTTP proxy resolves the name again on its side (see the README on vantage points).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from urllib3.exceptions import (
 
 from ..errors import ArchiverError
 from . import dns
+from .vantage import Vantage, VantageError, socks5_connect
 
 # IPv6 prefixes that carry an IPv4 address a packet is delivered to, judged by that address.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits
@@ -165,6 +170,8 @@ class _RequestContext(threading.local):
         self.tls_cert_der: bytes | None = None
         # The fetcher's deadline-bound lookup (host, port) -> addresses, shared with its guard.
         self.addrinfo: Callable[[str, int], list[dns.AddrInfo]] | None = None
+        # The vantage this request goes through (its socket's peer is that proxy), or None.
+        self.via: Vantage | None = None
 
 
 context = _RequestContext()
@@ -249,8 +256,11 @@ def _on_socket(sock: socket.socket | None) -> None:
     """Check the connected peer and put the socket under this request's deadline."""
     if sock is None:
         return
-    context.peer = sock.getpeername()[0]
-    check_peer(sock, context.allow_private)
+    if context.via is None:
+        context.peer = sock.getpeername()[0]
+        check_peer(sock, context.allow_private)
+    else:
+        context.peer = None  # the proxy's address, not the target's: not recorded as it
     if context.deadline is not None:
         context.watches.append(watchdog.watch(sock, context.deadline))
 
@@ -269,8 +279,11 @@ def _new_conn(conn: HTTPConnection) -> socket.socket:
         for option in options:
             sock.setsockopt(*option)
 
+    via = context.via
     try:
         lookup = context.addrinfo
+        if via is not None and via.socks:
+            return _through_socks(conn, via, host, deadline, cap, prepare)
         infos = lookup(host, conn.port) if lookup else dns.resolve(host, conn.port, deadline)
         sock = dns.connect(infos, deadline, cap, f"{conn.host}:{conn.port}", prepare)
     except socket.gaierror as exc:
@@ -282,6 +295,42 @@ def _new_conn(conn: HTTPConnection) -> socket.socket:
     except OSError as exc:
         raise NewConnectionError(conn, f"Failed to establish a new connection: {exc}") from exc
     sys.audit("http.client.connect", conn, conn.host, conn.port)
+    return sock
+
+
+def _through_socks(
+    conn: HTTPConnection,
+    via: Vantage,
+    host: str,
+    deadline: float,
+    cap: float,
+    prepare: Callable[[socket.socket], None],
+) -> socket.socket:
+    """A socket to ``host`` tunnelled by the SOCKS5 vantage ``via``, within the deadline.
+
+    ``socks5``: the proxy is given the address our lookup found (and the fetch judged);
+    ``socks5h``: the name, which the proxy resolves.
+    """
+    lookup = context.addrinfo
+    try:
+        proxies = (
+            lookup(via.host, via.port) if lookup else dns.resolve(via.host, via.port, deadline)
+        )
+        sock = dns.connect(proxies, deadline, cap, f"vantage {via.name}", prepare)
+    except (OSError, UnicodeError) as exc:
+        raise VantageError(
+            "vantage_unreachable", f"no connection to vantage {via.name}: {exc}"
+        ) from exc
+    try:
+        target = host
+        if via.scheme == "socks5":
+            infos = lookup(host, conn.port) if lookup else dns.resolve(host, conn.port, deadline)
+            target = str(infos[0][4][0])
+        socks5_connect(sock, via, target, conn.port, deadline)
+        sock.settimeout(conn.timeout if isinstance(conn.timeout, int | float) else cap)
+    except BaseException:
+        sock.close()
+        raise
     return sock
 
 
@@ -336,12 +385,18 @@ class _GuardedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _GuardedHTTPSConnection
 
 
+_GUARDED_POOLS = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
 class GuardedAdapter(HTTPAdapter):
-    """A requests adapter whose connections pass through the address guard and the watchdog."""
+    """A requests adapter whose connections pass through the address guard and the watchdog,
+    through an HTTP proxy (a vantage) too."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _GuardedHTTPPool,
-            "https": _GuardedHTTPSPool,
-        }
+        self.poolmanager.pool_classes_by_scheme = dict(_GUARDED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(_GUARDED_POOLS)
+        return manager

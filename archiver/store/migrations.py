@@ -818,3 +818,211 @@ def m015_payload_lookup(db: Database) -> None:
     """Finding the record that first stored a payload (a revisit's body, for export and for
     the dashboard's replay) by its SHA-256, without reading every resource row."""
     db.table("capture_resources").create_index(["payload_sha256"], if_not_exists=True)
+
+
+# What m016's triggers set on the status row of the source ``{id}``: the vantages that reached
+# its content at its latest check, and those that did not (``direct``, this machine, among
+# them whenever any vantage was asked: it was asked because the direct check failed).
+_VANTAGES_OF = """
+    (vantages_reached, vantages_failed) = (
+        (select group_concat(vantage, ', ') from (select vantage from vantage_state
+         where source_id = {id} and outcome in ('ok', 'redirected') order by vantage)),
+        (select group_concat(vantage, ', ') from (
+            select vantage from vantage_state
+            where source_id = {id} and outcome not in ('ok', 'redirected')
+            union select 'direct' where exists (select 1 from vantage_state
+                                                where source_id = {id})
+            order by 1)))
+"""
+
+
+_OUTCOMES = "('ok', 'redirected', 'soft_404', 'blocked', 'failing')"
+
+
+@migrations()
+def m016_vantage_points(db: Database) -> None:
+    """What each vantage point (a proxy elsewhere) saw of a source that failed from here:
+    ``vantage_checks``, every recheck (history); ``vantage_state``, what each vantage saw at
+    the source's latest check (none when that check needed no second opinion)."""
+    db.execute(
+        f"""
+        create table vantage_checks (
+            id integer primary key,
+            run_id integer not null references check_runs(id),
+            source_id integer not null references sources(id),
+            vantage text not null, checked_at text not null,
+            status_code integer, final_url text, error_type text, error_message text,
+            elapsed_ms integer,
+            outcome text not null check (outcome in {_OUTCOMES}), reason text
+        )
+        """
+    )
+    db.table("vantage_checks").create_index(["source_id", "id"])
+    db.execute(
+        f"""
+        create table vantage_state (
+            source_id integer not null references sources(id),
+            vantage text not null, run_id integer not null, checked_at text not null,
+            status_code integer, error_type text,
+            outcome text not null check (outcome in {_OUTCOMES}), reason text,
+            primary key (source_id, vantage)
+        )
+        """
+    )
+    db.execute("alter table captures add column vantage text")
+    for column in ("vantages_reached", "vantages_failed"):
+        db.execute(f"alter table source_status add column {column} text")
+    for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+        db.execute(
+            f"create trigger source_status_vantage_state_{event} after {event} on vantage_state "
+            f"begin update source_status set {_VANTAGES_OF.format(id=f'{row}.source_id')} "
+            f"where source_id = {row}.source_id; end"
+        )
+
+
+_HOLDS = "('content', 'block_page', 'login_wall', 'not_found', 'error', 'truncated')"
+# A memento's columns, in memento_lookups (each lookup) and memento_state (each now).
+_MEMENTO_COLUMNS = f"""
+    source_id integer not null references sources(id),
+    endpoint text not null, archive text not null, target_date text,
+    looked_up_at text not null,
+    via text check (via in ('timemap', 'timegate', 'memento')),
+    mementos integer, pages integer,
+    memento_url text, memento_datetime text, status integer,
+    holds text check (holds in {_HOLDS}), holds_reason text,
+    error_type text, error_message text
+"""
+
+# What m017's triggers set on the status row of the source ``{id}``: which other web archives
+# hold a memento of its content, and from when ("elsewhere 2018-03-20, loc 2019-01-02").
+_MEMENTOS_OF = """
+    mementos = (select group_concat(held, ', ') from (
+        select archive || ' ' || substr(memento_datetime, 1, 10) as held from memento_state
+        where source_id = {id} and holds = 'content' order by archive))
+"""
+
+
+@migrations()
+def m017_mementos(db: Database) -> None:
+    """Other web archives over Memento: ``memento_lookups``, every lookup of a source in an
+    endpoint (one row per archive holding a memento, for an aggregator), history;
+    ``memento_state``, each source's memento nearest its citation date per archive now,
+    with its status and what it holds."""
+    db.execute(f"create table memento_lookups (id integer primary key, {_MEMENTO_COLUMNS})")
+    db.table("memento_lookups").create_index(["source_id", "endpoint", "looked_up_at"])
+    db.execute(f"create table memento_state ({_MEMENTO_COLUMNS}, primary key (source_id, archive))")
+    db.execute("alter table source_status add column mementos text")
+    for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+        db.execute(
+            f"create trigger source_status_memento_state_{event} after {event} on memento_state "
+            f"begin update source_status set {_MEMENTOS_OF.format(id=f'{row}.source_id')} "
+            f"where source_id = {row}.source_id; end"
+        )
+
+
+# m018's ranking: m011's, with each other web archive's memento (Memento) as a copy too, and
+# the archive that holds a copy (``archive``: null but for mementos).
+_SOURCE_COPIES_ELSEWHERE = f"""
+    create view source_copies as
+    with copies as (
+        select st.source_id, 'live' as kind, 1 as kind_order, 'content' as holds,
+               coalesce(st.final_url, s.url) as url, null as path, st.checked_at as at,
+               null as timestamp, coalesce(st.drifted, 0) as drifted, null as capture_id,
+               null as archive
+        from source_state st join sources s on s.id = st.source_id
+        where st.verdict in ('ok', 'redirected')
+        union all
+        select source_id, 'wayback_nearest', 2, {_WAYBACK_HOLDS.format(status="nearest_status")},
+               nearest_url, null, {_WAYBACK_MOMENT.format(ts="nearest_timestamp")},
+               nearest_timestamp, 0, null, null
+        from wayback_state where nearest_timestamp is not null
+        union all
+        select source_id, 'wayback_newest', 3, 'content', newest_url, null,
+               {_WAYBACK_MOMENT.format(ts="newest_timestamp")}, newest_timestamp, 0, null, null
+        from wayback_state
+        where newest_timestamp is not null and newest_url is not nearest_url
+        union all
+        select source_id, 'local', 4, holds, null, warc_path, captured_at, null,
+               coalesce(drifted, 0), id, null
+        from captures where status = 'captured'
+        union all
+        -- What a memento holds is known once its status was listed or its bytes were read.
+        select source_id, 'memento', 5, holds, memento_url, null, memento_datetime, null, 0,
+               null, archive
+        from memento_state
+        where memento_url is not null and memento_datetime is not null and holds is not null
+    )
+    select c.*, m.cited_on, {_BEFORE} as before_citation,
+           row_number() over (
+               partition by c.source_id
+               order by c.holds is not 'content', c.drifted, not {_BEFORE},
+                        case when {_BEFORE} then c.at end desc,
+                        case when c.holds = 'content' then c.at end,
+                        c.at desc, c.kind_order, c.capture_id, c.archive
+           ) as place
+    from copies c join source_status m on m.source_id = c.source_id
+"""
+# What m018's triggers set on the status row of the source ``{id}``: m011's best copy, and
+# the archive holding it when it is a memento.
+_BEST_ELSEWHERE_OF = """
+    (best_kind, best_holds, best_url, best_path, best_at, best_drifted, best_reason,
+     best_archive) = (
+        select b.kind, b.holds, b.url, b.path, b.at, coalesce(b.drifted, 0),
+               case when b.kind is null then null
+                    when b.drifted then 'the ' || case b.kind when 'live' then 'live page'
+                        when 'local' then 'local copy' else 'Wayback copy' end
+                        || ', though its text changed since it was cited: '
+                        || 'no other copy holds the cited content'
+                    when b.cited_on is null then 'no citation date is known'
+                    when b.before_citation then
+                        'the nearest copy from before the citation date, ' || b.cited_on
+                    else 'the nearest copy after the citation date, ' || b.cited_on end,
+               b.archive
+        from (select 1) left join source_copies b
+          on b.source_id = {id} and b.place = 1 and b.holds = 'content')
+"""
+
+
+@migrations()
+def m018_mementos_are_copies(db: Database) -> None:
+    """Mementos in other web archives join the one best-copy ranking (``source_copies``):
+    a source whose only surviving copy is in archive.today gets it as its best copy;
+    ``source_status.best_archive`` names the archive holding a best copy that is a memento.
+    m011's triggers are made again, as the view they read changed."""
+    db.execute("alter table source_status add column best_archive text")
+    for trigger in [
+        row[0]
+        for row in db.execute(
+            "select name from sqlite_master where type = 'trigger' and name like 'source_best_%'"
+        )
+    ]:
+        db.execute(f"drop trigger [{trigger}]")
+    db.execute("drop view source_copies")
+    db.execute(_SOURCE_COPIES_ELSEWHERE)
+    best = _BEST_ELSEWHERE_OF
+    db.execute(
+        "create trigger source_best_cited_on after update of cited_on on source_status "
+        "when old.cited_on is not new.cited_on and (new.verdict in ('ok', 'redirected') "
+        "or new.wayback_timestamp is not null or new.archive_newest is not null "
+        "or new.local_captured_at is not null "
+        "or exists (select 1 from memento_state ms where ms.source_id = new.source_id)) begin "
+        f"update source_status set {best.format(id='new.source_id')} "
+        "where source_id = new.source_id; end"
+    )
+    db.execute(
+        "create trigger source_best_url after update of url on sources begin "
+        f"update source_status set {best.format(id='new.id')} where source_id = new.id; end"
+    )
+    for table in ("source_state", "wayback_state", "captures", "memento_state"):
+        for event, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
+            db.execute(
+                f"create trigger source_best_{table}_{event} after {event} on {table} begin "
+                f"update source_status set {best.format(id=f'{row}.source_id')} "
+                f"where source_id = {row}.source_id; end"
+            )
+    db.execute(
+        "create trigger source_best_captures_moved after update of source_id on captures "
+        f"begin update source_status set {best.format(id='old.source_id')} "
+        "where source_id = old.source_id; end"
+    )
+    db.execute(f"update source_status set {best.format(id='source_status.source_id')}")

@@ -29,6 +29,8 @@ BEST_COPY_CSV: tuple[tuple[str, str], ...] = (
     ("best_copy_captured_at", "m.best_at"),
     ("best_copy_drifted", "case when m.best_kind is not null then m.best_drifted end"),
     ("best_copy_reason", "m.best_reason"),
+    # The other web archive holding it, when it is a memento (Memento); null otherwise.
+    ("best_copy_archive", "m.best_archive"),
 )
 _KEYS = tuple(name.removeprefix("best_copy_") for name, _ in BEST_COPY_CSV)
 
@@ -51,7 +53,10 @@ BEST_COPY = SQLObject(
     )
 )
 # For a table on a terminal: the kind, flagged when its text drifted, or "none".
-BEST_COPY_SHORT = "coalesce(m.best_kind || iif(m.best_drifted, ' (drifted)', ''), 'none')"
+BEST_COPY_SHORT = (
+    "coalesce(m.best_kind || coalesce(' (' || m.best_archive || ')', '') "
+    "|| iif(m.best_drifted, ' (drifted)', ''), 'none')"
+)
 
 NO_CONTENT = "no copy holds the cited content"
 

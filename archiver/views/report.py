@@ -39,6 +39,9 @@ ROW_COLUMNS = (
     "wayback_url",
     "wayback_date",
     "local_captured_at",
+    "mementos",
+    "reason",
+    "vantages_failed",
     "use_instead",
     "context",
     "last_ok_at",
@@ -79,6 +82,11 @@ REPORT_COLUMNS: tuple[tuple[str, str | SQLObject], ...] = (
         "|| '-' || substr(m.wayback_timestamp, 7, 2)",
     ),
     ("local_captured_at", _LOCAL),
+    # The other web archives holding a memento of its content ("loc 2018-03-20, …").
+    ("mementos", "m.mementos"),
+    ("reason", "m.reason"),
+    # Blocked from here and not from elsewhere (`regional`): where it could not be reached.
+    ("vantages_failed", "m.vantages_failed"),
     ("use_instead", _USE_INSTEAD),
     ("context", "c.context"),
     ("best_copy", BEST_COPY),
@@ -271,7 +279,16 @@ def _copies_text(row: dict[str, Any]) -> str:
         parts.append(f"Wayback {row['wayback_date']}: {row['wayback_url']}")
     if row["local_captured_at"]:
         parts.append(f"local {_date(row['local_captured_at'])}")
+    if row["mementos"]:
+        parts.append(row["mementos"])
     return "; ".join(parts) or "none"
+
+
+def _verdict_text(row: dict[str, Any]) -> str:
+    """The verdict as a reader needs it: a regional block says where it was not reachable."""
+    if row["reason"] == "regional" and row["verdict"] == "blocked":
+        return f"blocked (regional: not from {row['vantages_failed'] or 'here'})"
+    return str(row["verdict"])
 
 
 # Characters that make Markdown raw HTML, a link or image, code, emphasis or a new cell: a
@@ -296,7 +313,8 @@ def _best_text(row: dict[str, Any]) -> str:
     best = row.get("best_copy")
     if best is None:
         return "none"
-    return f"{best['kind']} {_date(best['captured_at']) or ''}".rstrip() + _drift_note(row)
+    kind = f"{best['kind']} in {best['archive']}" if best.get("archive") else best["kind"]
+    return f"{kind} {_date(best['captured_at']) or ''}".rstrip() + _drift_note(row)
 
 
 def _md_cell(text: Any) -> str:
@@ -315,7 +333,7 @@ def _markdown(data: dict[str, Any]) -> Iterator[str]:
         cells = (
             row["footnote"],
             row["url"],
-            row["verdict"],
+            _verdict_text(row),
             row["since"],
             _copies_text(row),
             _best_text(row),
@@ -378,9 +396,11 @@ def _html(data: dict[str, Any]) -> Iterator[str]:
             copies.append(f"Wayback {row['wayback_date']}: {_link(row['wayback_url'])}")
         if row["local_captured_at"]:
             copies.append(f"local {html.escape(_date(row['local_captured_at']) or '')}")
+        if row["mementos"]:
+            copies.append(html.escape(row["mementos"]))
         yield (
             f'<tr class="{html.escape(row["verdict"])}"><td>{row["footnote"]}</td>'
-            f'<td class="url">{_link(row["url"])}</td><td>{html.escape(row["verdict"])}</td>'
+            f'<td class="url">{_link(row["url"])}</td><td>{html.escape(_verdict_text(row))}</td>'
             f"<td>{html.escape(row['since'] or '')}</td>"
             f'<td class="copies">{"<br>".join(copies) or "none"}</td>'
             f'<td class="best">{html.escape(_best_text(row))}</td>'

@@ -24,6 +24,7 @@ from ..pagetext import decode_body
 from ..store import private, require_report
 from ..urls import canonical_url
 from .bestcopy import best_copy_of, folder_param
+from .elsewhere import mementos_of, vantages_of
 from .inert import Provenance, make_inert, make_svg_inert
 from .wayback import copies, nearest_copy
 
@@ -117,6 +118,8 @@ def source_copies(db: Database, source_id: int, data_dir: Path) -> dict[str, Any
         "copies": _copies_in_order(ranked, local),
         "best": best["kind"] if best else None,
         "best_copy": best,
+        "mementos": mementos_of(db, source_id),
+        "vantages": vantages_of(db, source_id),
     }
 
 
@@ -240,7 +243,8 @@ def _copies_in_order(
     ranked: list[dict[str, Any]], local: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     """The copies a reader can open, in the ranking's order, best first: the live page, the
-    Wayback copies nearest the citation and newest, and the local copy."""
+    Wayback copies nearest the citation and newest, each other web archive's memento (with
+    the ``archive`` holding it), and the local copy."""
     found: list[dict[str, Any]] = []
     for copy in ranked:
         kind = copy["kind"]
@@ -248,6 +252,11 @@ def _copies_in_order(
             found.append(
                 {"kind": kind, "url": copy["url"], "holds": copy["holds"]}
                 | {"drifted": bool(copy["drifted"])}
+            )
+        elif kind == "memento":
+            found.append(
+                {"kind": kind, "url": copy["url"], "captured_at": copy["at"]}
+                | {"holds": copy["holds"], "archive": copy["archive"]}
             )
         elif kind != "local":
             found.append(

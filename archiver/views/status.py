@@ -71,6 +71,12 @@ CITATION_COLUMNS: tuple[tuple[str, str], ...] = (
     # Its earliest local copy that holds the cited content (not a block page, a login wall,
     # a "not found" or a truncated body): the one a reader can be given.
     ("local_content_at", "m.local_content_at"),
+    # At its latest check, the vantage points that reached its content, and those (this
+    # machine's own path, `direct`, among them) that did not: set only when one was asked.
+    ("vantages_reached", "m.vantages_reached"),
+    ("vantages_failed", "m.vantages_failed"),
+    # The other web archives that hold a memento of its content, each with its date.
+    ("mementos", "m.mementos"),
 )
 # A JSON row holds the best copy as an object (the last key); CSV as columns, a table as a
 # word.

@@ -222,32 +222,13 @@ class ArchiveClient:
             return body.decode("utf-8", errors="replace")
 
     def paused_until(self, kind: Kind) -> datetime | None:
-        row = next(self._db.table("wayback_pauses").rows_where("kind = ?", [kind]), None)
-        if row is None:
-            return None
-        until = datetime.fromisoformat(row["paused_until"])
-        return until if until > self.clock.now() else None
+        return paused_until(self._db, kind, self.clock.now())
 
     def pause(self, kind: Kind, reason: str) -> datetime:
         """Pause this kind of call: a minute, doubled when the last pause ended within the hour."""
         now = self.clock.now()
-        seconds = PAUSE_FIRST
-        row = next(self._db.table("wayback_pauses").rows_where("kind = ?", [kind]), None)
-        if row is not None:
-            ended = datetime.fromisoformat(row["paused_until"])
-            if (now - ended).total_seconds() <= PAUSE_REPEAT_WINDOW:
-                seconds = min(PAUSE_LONGEST, max(PAUSE_FIRST, row["seconds"] * 2))
-        until = now + timedelta(seconds=seconds)
-        self._db.table("wayback_pauses").upsert(
-            {
-                "kind": kind,
-                "paused_until": stamp(until),
-                "seconds": seconds,
-                "reason": reason,
-                "paused_at": stamp(now),
-            },
-            pk="kind",
-        )
+        until = pause(self._db, kind, reason, now)
+        seconds = (until - now).total_seconds()
         log.warning("Wayback Machine %s calls paused for %d s: %s", kind, seconds, reason)
         return until
 
@@ -273,3 +254,36 @@ class ArchiveClient:
             error_type, network = "request_error", False
         message = self.scrub(f"{type(exc).__name__}: {exc}")[:300]
         return CallFailed(error_type, message, network=network)
+
+
+def paused_until(db: Database, kind: str, now: datetime) -> datetime | None:
+    """When calls of this kind (``lookup``, ``save``, ``memento:HOST``, …) may go again, if
+    a 429 paused them and the pause has not ended."""
+    row = next(db.table("wayback_pauses").rows_where("kind = ?", [kind]), None)
+    if row is None:
+        return None
+    until = datetime.fromisoformat(row["paused_until"])
+    return until if until > now else None
+
+
+def pause(db: Database, kind: str, reason: str, now: datetime) -> datetime:
+    """Pause calls of this kind after a 429: a minute, doubled when the last pause ended
+    within the hour (at most a day); stored, so the next run respects it too."""
+    seconds = PAUSE_FIRST
+    row = next(db.table("wayback_pauses").rows_where("kind = ?", [kind]), None)
+    if row is not None:
+        ended = datetime.fromisoformat(row["paused_until"])
+        if (now - ended).total_seconds() <= PAUSE_REPEAT_WINDOW:
+            seconds = min(PAUSE_LONGEST, max(PAUSE_FIRST, row["seconds"] * 2))
+    until = now + timedelta(seconds=seconds)
+    db.table("wayback_pauses").upsert(
+        {
+            "kind": kind,
+            "paused_until": stamp(until),
+            "seconds": seconds,
+            "reason": reason,
+            "paused_at": stamp(now),
+        },
+        pk="kind",
+    )
+    return until

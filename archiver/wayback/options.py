@@ -66,6 +66,8 @@ class WaybackSummary:
     paused_until: kinds of call paused after a 429, and when they resume (UTC, ISO 8601).
     archive_unreachable: no call reached the Archive at all, so nothing was changed.
     interrupted: the run was stopped (scheduler shutdown) at one of its waits.
+    memento: what the other web archives' lookups did (``MementoSummary.as_dict()``), when
+    any are configured.
     """
 
     looked_up: int = 0
@@ -80,6 +82,7 @@ class WaybackSummary:
     paused_until: dict[str, str] = field(default_factory=dict)
     archive_unreachable: bool = False
     interrupted: bool = False
+    memento: dict[str, Any] = field(default_factory=dict)  # the other archives (Memento)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
