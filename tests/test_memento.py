@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from memento_standin import Held, MementoArchive
 from sqlite_utils import Database
+from test_wayback import FakeClock as WaybackClock
 
 from archiver.ingest.importer import import_report
 from archiver.ingest.model import CitedURL, ParsedReport
@@ -25,19 +26,9 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SOURCE = "https://news.example.kz/2018/vote"
 
 
-class FakeClock:
-    """Time that moves only when the code under test waits."""
-
-    def __init__(self) -> None:
-        self.moment = NOW
-        self.sleeps: list[float] = []
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.moment += timedelta(seconds=seconds)
+def FakeClock() -> WaybackClock:
+    """The Wayback tests' clock, at this module's moment."""
+    return WaybackClock(NOW)
 
 
 def cite(db: Database, url: str = SOURCE, date: str = "2018-04-03") -> None:
